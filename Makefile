@@ -1,0 +1,55 @@
+# weft: build, package, install and test the managed plugin.
+PLUGIN_NAME ?= weft
+PLUGIN_TAG  ?= latest
+PLUGIN      := $(PLUGIN_NAME):$(PLUGIN_TAG)
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BUILD       := build
+BINARY      := $(BUILD)/weft
+PLUGIN_DIR  := $(BUILD)/plugin
+GO          ?= go
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -extldflags -static -X main.version=$(VERSION)"
+
+.PHONY: all build plugin install demo uninstall test unit bench lint clean
+
+all: plugin
+
+## build: static weft binary
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BINARY) ./cmd/weft
+
+## plugin: build/plugin/{config.json,rootfs/} for `docker plugin create`
+plugin: build
+	scripts/rootfs.sh $(BINARY) $(PLUGIN_DIR)/rootfs
+	cp config.json $(PLUGIN_DIR)/config.json
+
+## install: create and enable weft:latest on the local engine
+install: plugin
+	mkdir -p /var/lib/weft
+	-docker plugin disable -f $(PLUGIN) >/dev/null 2>&1
+	-docker plugin rm -f $(PLUGIN) >/dev/null 2>&1
+	docker plugin create $(PLUGIN) $(PLUGIN_DIR)
+	docker plugin enable $(PLUGIN)
+
+## demo: two containers on a weft bridge reach each other by name
+demo:
+	scripts/demo.sh $(PLUGIN)
+
+uninstall:
+	-docker plugin disable -f $(PLUGIN)
+	-docker plugin rm -f $(PLUGIN)
+
+## test: every test, as root: unit, kernel (namespaces), end-to-end (private dockerd lab)
+test: plugin
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+## unit: the tests that need neither root nor Docker
+unit:
+	$(GO) test -count=1 ./...
+
+## bench: measure weft against Docker's built-in drivers in the lab
+bench: plugin
+	$(GO) run ./cmd/weft-bench -plugin $(PLUGIN_DIR)
+
+clean:
+	rm -rf $(BUILD)

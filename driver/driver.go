@@ -1,0 +1,91 @@
+// Package driver implements weft's network driver: it turns dockerd's
+// CreateNetwork/CreateEndpoint/Join/... calls into bridges, veth pairs and
+// firewall rules, and keeps every network and endpoint in the durable store
+// so that a restarted plugin carries on where it stopped.
+package driver
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/weftnet/weft/firewall"
+	"github.com/weftnet/weft/internal/nl"
+	"github.com/weftnet/weft/store"
+)
+
+// Error classes; the plugin layer maps them to HTTP statuses.
+var (
+	ErrInvalid  = errors.New("invalid request")
+	ErrConflict = errors.New("conflict")
+	ErrNotFound = errors.New("not found")
+)
+
+// Firewall programs the packet filter; *firewall.Firewall implements it.
+type Firewall interface {
+	Apply(firewall.Ruleset) error
+}
+
+// Sysctls sets kernel parameters of the host network namespace.
+type Sysctls interface {
+	Set(key, value string) error
+}
+
+// Config holds what the driver needs from the process.
+type Config struct {
+	Store    *store.Store
+	Netlink  *nl.Handle
+	Firewall Firewall
+	Sysctls  Sysctls
+	Log      logrus.FieldLogger
+}
+
+// Driver is weft's network driver. Its methods are safe for concurrent use.
+type Driver struct {
+	store   *store.Store
+	nl      *nl.Handle
+	fw      Firewall
+	sysctls Sysctls
+	log     logrus.FieldLogger
+
+	// mu serialises every change of networks, endpoints and the kernel state
+	// derived from them, so the firewall is always built from one snapshot.
+	mu        sync.Mutex
+	networks  map[string]*Network
+	endpoints map[string]*Endpoint
+}
+
+// New loads the stored state and rebuilds whatever the kernel lost (a host
+// reboot, a crash in the middle of a request); see restore.go.
+func New(cfg Config) (*Driver, error) {
+	d := &Driver{
+		store:     cfg.Store,
+		nl:        cfg.Netlink,
+		fw:        cfg.Firewall,
+		sysctls:   cfg.Sysctls,
+		log:       cfg.Log,
+		networks:  map[string]*Network{},
+		endpoints: map[string]*Endpoint{},
+	}
+	if err := d.restore(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// short cuts a Docker id for logs and names.
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func (d *Driver) netLog(nid string) logrus.FieldLogger {
+	return d.log.WithField("network", short(nid))
+}
+
+func (d *Driver) epLog(nid, eid string) logrus.FieldLogger {
+	return d.log.WithFields(logrus.Fields{"network": short(nid), "endpoint": short(eid)})
+}

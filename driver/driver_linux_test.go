@@ -1,0 +1,223 @@
+package driver
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+	"github.com/sirupsen/logrus"
+
+	"github.com/weftnet/weft/firewall"
+	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/internal/sysctl"
+	"github.com/weftnet/weft/internal/testlab"
+	"github.com/weftnet/weft/store"
+)
+
+const (
+	netID = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111"
+	epID  = "bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222"
+)
+
+// harness is a driver working on a throwaway namespace that plays the host.
+type harness struct {
+	ns       *testlab.NS
+	stateDir string
+	d        *Driver
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	testlab.RequireCommand(t, "iptables")
+	h := &harness{ns: testlab.NewNS(t), stateDir: t.TempDir()}
+	h.d = h.start(t)
+	return h
+}
+
+// start opens the store and builds a driver, as the daemon does at start.
+func (h *harness) start(t *testing.T) *Driver {
+	t.Helper()
+	st, err := store.Open(filepath.Join(h.stateDir, "weft.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	d, err := New(Config{
+		Store:    st,
+		Netlink:  h.ns.NL,
+		Firewall: firewall.New(firewall.Config{Prefix: []string{"ip", "netns", "exec", h.ns.Name}, Log: log}),
+		Sysctls:  sysctl.NamespaceWriter{NS: h.ns.Handle()},
+		Log:      log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// restart simulates a plugin restart: the store is closed and opened anew.
+func (h *harness) restart(t *testing.T) {
+	t.Helper()
+	h.d.store.Close()
+	h.d = h.start(t)
+}
+
+func bridgeReq(generic map[string]interface{}) *network.CreateNetworkRequest {
+	req := createReq(generic, &network.IPAMData{Pool: "10.1.0.0/24", Gateway: "10.1.0.1/24"})
+	req.NetworkID = netID
+	return req
+}
+
+func endpointReq() *network.CreateEndpointRequest {
+	return &network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID,
+		Interface: &network.EndpointInterface{Address: "10.1.0.2/24"}}
+}
+
+func (h *harness) linkExists(t *testing.T, name string) bool {
+	t.Helper()
+	ok, err := link.Exists(h.ns.NL, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestNetworkLifecycle(t *testing.T) {
+	h := newHarness(t)
+	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
+		t.Fatal(err)
+	}
+	addrs := h.ns.MustRun(t, "ip", "-o", "addr", "show", "dev", "wf-aaaaaaaaaaaa")
+	if !strings.Contains(addrs, "10.1.0.1/24") {
+		t.Fatalf("bridge lacks its gateway address: %s", addrs)
+	}
+	if rules := h.ns.MustRun(t, "iptables-save"); !strings.Contains(rules, "wf-aaaaaaaaaaaa") {
+		t.Fatalf("no firewall rules for the bridge:\n%s", rules)
+	}
+	// A repeated create (dockerd retrying after a crash) succeeds.
+	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
+		t.Fatalf("repeated CreateNetwork: %v", err)
+	}
+	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if h.linkExists(t, "wf-aaaaaaaaaaaa") {
+		t.Fatal("bridge still exists after DeleteNetwork")
+	}
+	if rules := h.ns.MustRun(t, "iptables-save"); strings.Contains(rules, "WEFT") {
+		t.Fatalf("rules left after the last network was deleted:\n%s", rules)
+	}
+	// Unknown ids delete fine, so `docker network rm` never gets stuck.
+	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "unknown"}); err != nil {
+		t.Fatalf("delete unknown network: %v", err)
+	}
+	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: "unknown"}); err != nil {
+		t.Fatalf("delete unknown endpoint: %v", err)
+	}
+}
+
+func TestCreateNetworkRefusesTakenBridgeName(t *testing.T) {
+	h := newHarness(t)
+	before := h.ns.MustRun(t, "iptables-save")
+	err := h.d.CreateNetwork(bridgeReq(map[string]interface{}{OptBridgeName: "lo"}))
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `"lo"`) || !strings.Contains(err.Error(), OptBridgeName) {
+		t.Fatalf("error %v does not refuse the taken name clearly", err)
+	}
+	if after := h.ns.MustRun(t, "iptables-save"); after != before {
+		t.Errorf("refused create changed the firewall")
+	}
+	h.restart(t)
+	if len(h.d.networks) != 0 {
+		t.Errorf("refused create left a stored network")
+	}
+}
+
+func TestEndpointLifecycle(t *testing.T) {
+	h := newHarness(t)
+	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.d.CreateEndpoint(endpointReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Interface == nil || resp.Interface.MacAddress != "02:42:0a:01:00:02" {
+		t.Fatalf("CreateEndpoint reply %+v lacks the derived MAC", resp.Interface)
+	}
+	hostVeth, ctrVeth := link.VethNames(epID)
+	master := h.ns.MustRun(t, "ip", "-o", "link", "show", hostVeth)
+	if !strings.Contains(master, "master wf-aaaaaaaaaaaa") || !strings.Contains(master, "state UP") && !strings.Contains(master, ",UP") {
+		t.Fatalf("host side not up on the bridge: %s", master)
+	}
+	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if join.InterfaceName.SrcName != ctrVeth || join.InterfaceName.DstPrefix != "eth" || join.Gateway != "10.1.0.1" || !join.DisableGatewayService {
+		t.Fatalf("join reply %+v", join)
+	}
+	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+		t.Fatal(err)
+	}
+	if h.linkExists(t, hostVeth) || h.linkExists(t, ctrVeth) {
+		t.Fatal("veth pair left after DeleteEndpoint")
+	}
+}
+
+func TestInternalNetworkHasNoGateway(t *testing.T) {
+	h := newHarness(t)
+	req := bridgeReq(nil)
+	req.Options[keyInternal] = true
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {
+		t.Fatal(err)
+	}
+	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if join.Gateway != "" || !join.DisableGatewayService {
+		t.Fatalf("internal network join %+v: want no gateway and no gateway service", join)
+	}
+}
+
+// TestRestoreAfterReboot: the kernel loses everything, the store survives;
+// a new driver rebuilds the bridge and rules and drops leftover links.
+func TestRestoreAfterReboot(t *testing.T) {
+	h := newHarness(t)
+	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {
+		t.Fatal(err)
+	}
+	hostVeth, _ := link.VethNames(epID)
+	// "Reboot": links and rules gone; plus a leftover from some crash.
+	h.ns.MustRun(t, "ip", "link", "del", "wf-aaaaaaaaaaaa")
+	h.ns.MustRun(t, "ip", "link", "del", hostVeth)
+	h.ns.MustRun(t, "iptables", "-F", "WEFT-FORWARD")
+	h.ns.MustRun(t, "ip", "link", "add", "wf-leftover", "type", "bridge")
+	h.restart(t)
+	if !h.linkExists(t, "wf-aaaaaaaaaaaa") {
+		t.Fatal("bridge not rebuilt from the store")
+	}
+	if h.linkExists(t, "wf-leftover") {
+		t.Fatal("leftover weft bridge not removed")
+	}
+	if rules := h.ns.MustRun(t, "iptables-save"); !strings.Contains(rules, "wf-aaaaaaaaaaaa") {
+		t.Fatalf("firewall rules not rebuilt:\n%s", rules)
+	}
+	// dockerd then deletes the dead endpoint and the network: both succeed.
+	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,187 @@
+package driver
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/internal/link"
+)
+
+// CreateEndpoint creates the endpoint's veth pair on the network's bridge.
+// The container side stays in the host namespace until dockerd moves it in
+// after Join. When dockerd gave no MAC, weft picks one and returns it.
+func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.CreateEndpointResponse, retErr error) {
+	log := d.epLog(req.NetworkID, req.EndpointID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, ok := d.networks[req.NetworkID]
+	if !ok {
+		return nil, fmt.Errorf("%w: network %s is not a weft network on this host", ErrNotFound, short(req.NetworkID))
+	}
+	if req.Interface == nil {
+		return nil, fmt.Errorf("%w: CreateEndpoint without an interface", ErrInvalid)
+	}
+	ep, err := newEndpoint(n, req)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := d.endpoints[ep.ID]; ok {
+		// dockerd retried after a crash: the first attempt may be complete.
+		if exists, _ := link.Exists(d.nl, old.HostVeth); exists {
+			return endpointResponse(req, old), nil
+		}
+		ep = old
+	}
+	if err := d.saveEndpoint(ep); err != nil {
+		return nil, err
+	}
+	d.endpoints[ep.ID] = ep
+	defer func() {
+		if retErr != nil {
+			delete(d.endpoints, ep.ID)
+			d.removeEndpoint(ep)
+			if err := d.deleteEndpointRecord(ep.ID); err != nil {
+				log.WithError(err).Warn("could not remove the record of an endpoint that failed to create")
+			}
+		}
+	}()
+	mac, _ := net.ParseMAC(ep.MAC)
+	// A leftover pair from a crash in the middle of this call is replaced.
+	if err := link.Delete(d.nl, ep.HostVeth); err != nil {
+		return nil, err
+	}
+	if err := link.Delete(d.nl, ep.ContainerVeth); err != nil {
+		return nil, err
+	}
+	err = link.CreateVeth(d.nl, link.VethSpec{
+		Host: ep.HostVeth, Container: ep.ContainerVeth, Bridge: n.Config.Bridge, MTU: n.Config.MTU, MAC: mac,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.WithFields(map[string]any{"ipv4": ep.IPv4, "ipv6": ep.IPv6, "link": ep.HostVeth}).Info("endpoint created")
+	return endpointResponse(req, ep), nil
+}
+
+// newEndpoint validates the addresses dockerd sends and names the links.
+func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, error) {
+	ep := &Endpoint{ID: req.EndpointID, NetworkID: n.ID}
+	ep.HostVeth, ep.ContainerVeth = link.VethNames(req.EndpointID)
+	var err error
+	if ep.IPv4, err = endpointAddress(n, req.Interface.Address, false); err != nil {
+		return nil, err
+	}
+	if ep.IPv6, err = endpointAddress(n, req.Interface.AddressIPv6, true); err != nil {
+		return nil, err
+	}
+	if req.Interface.MacAddress != "" {
+		mac, err := net.ParseMAC(req.Interface.MacAddress)
+		if err != nil {
+			return nil, fmt.Errorf("%w: invalid --mac-address %q: %v", ErrInvalid, req.Interface.MacAddress, err)
+		}
+		ep.MAC = mac.String()
+	} else {
+		ep.MAC = macFor(ep).String()
+	}
+	if opts, ok := req.Options[keyExposedPorts]; ok {
+		ep.Exposed, err = parseExposedPorts(opts)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ep, nil
+}
+
+// endpointAddress parses an address from IPAM and checks it belongs to n.
+func endpointAddress(n *Network, s string, v6 bool) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p.Addr().Is6() != v6 {
+		return netip.Prefix{}, fmt.Errorf("%w: invalid endpoint address %q", ErrInvalid, s)
+	}
+	if _, ok := n.subnetOf(p.Addr()); !ok {
+		return netip.Prefix{}, fmt.Errorf("%w: address %s is outside the subnets of network %s", ErrInvalid, p.Addr(), short(n.ID))
+	}
+	return p, nil
+}
+
+// macFor derives a MAC as Docker's bridge does (02:42 + the IPv4 address),
+// so a container keeps its MAC across restarts and neighbours' ARP caches
+// stay right; without IPv4 it comes from the endpoint id.
+func macFor(ep *Endpoint) net.HardwareAddr {
+	mac := net.HardwareAddr{0x02, 0x42, 0, 0, 0, 0}
+	if ep.IPv4.IsValid() {
+		copy(mac[2:], ep.IPv4.Addr().AsSlice())
+		return mac
+	}
+	var b [4]byte
+	fmt.Sscanf(ep.ID, "%2x%2x%2x%2x", &b[0], &b[1], &b[2], &b[3])
+	copy(mac[2:], b[:])
+	return mac
+}
+
+// endpointResponse fills only what dockerd left empty: echoing a field it set
+// makes it fail with "driver modified interface".
+func endpointResponse(req *network.CreateEndpointRequest, ep *Endpoint) *network.CreateEndpointResponse {
+	if req.Interface.MacAddress != "" {
+		return &network.CreateEndpointResponse{}
+	}
+	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: ep.MAC}}
+}
+
+// DeleteEndpoint removes the veth pair, the endpoint's published ports and
+// its record. An unknown endpoint is deleted successfully.
+func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, ok := d.endpoints[req.EndpointID]
+	if !ok {
+		d.epLog(req.NetworkID, req.EndpointID).Info("delete of an unknown endpoint: nothing to do")
+		return nil
+	}
+	delete(d.endpoints, ep.ID)
+	d.removeEndpoint(ep)
+	if len(ep.Ports) > 0 {
+		if err := d.applyFirewall(); err != nil {
+			d.epLog(ep.NetworkID, ep.ID).WithError(err).Warn("could not remove published ports")
+		}
+	}
+	if err := d.deleteEndpointRecord(ep.ID); err != nil {
+		return err
+	}
+	d.epLog(ep.NetworkID, ep.ID).Info("endpoint deleted")
+	return nil
+}
+
+// removeEndpoint deletes the endpoint's links (one side takes the other
+// with it); failures are logged.
+func (d *Driver) removeEndpoint(ep *Endpoint) {
+	for _, name := range []string{ep.HostVeth, ep.ContainerVeth} {
+		if err := link.Delete(d.nl, name); err != nil {
+			d.epLog(ep.NetworkID, ep.ID).WithError(err).WithField("link", name).Warn("could not delete link")
+		}
+	}
+}
+
+// EndpointInfo reports an endpoint's published ports, as Docker's bridge does.
+func (d *Driver) EndpointInfo(req *network.InfoRequest) (map[string]any, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, ok := d.endpoints[req.EndpointID]
+	if !ok {
+		return map[string]any{}, nil
+	}
+	info := map[string]any{}
+	if len(ep.Ports) > 0 {
+		info[keyPortMap] = ep.Ports
+	}
+	if len(ep.Exposed) > 0 {
+		info[keyExposedPorts] = ep.Exposed
+	}
+	return info, nil
+}

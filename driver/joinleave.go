@@ -1,0 +1,50 @@
+package driver
+
+import (
+	"fmt"
+
+	"github.com/docker/go-plugins-helpers/network"
+)
+
+// Join tells dockerd which link to move into the container and which
+// gateways to route through. The link already exists (CreateEndpoint made
+// it), so Join touches no kernel state and is cheap.
+func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, ok := d.endpoints[req.EndpointID]
+	if !ok {
+		return nil, fmt.Errorf("%w: endpoint %s is not known to weft", ErrNotFound, short(req.EndpointID))
+	}
+	n, ok := d.networks[ep.NetworkID]
+	if !ok {
+		return nil, fmt.Errorf("%w: network %s is not a weft network on this host", ErrNotFound, short(ep.NetworkID))
+	}
+	resp := &network.JoinResponse{
+		InterfaceName: network.InterfaceName{SrcName: ep.ContainerVeth, DstPrefix: n.Config.IfacePrefix},
+		// weft gives every non-internal endpoint a gateway of its own; this
+		// also keeps dockerd from adding a docker_gwbridge interface.
+		DisableGatewayService: true,
+	}
+	if !n.Config.Internal {
+		if s, ok := n.subnetOf(ep.IPv4.Addr()); ep.IPv4.IsValid() && ok && s.Gateway.IsValid() {
+			resp.Gateway = s.Gateway.Addr().String()
+		}
+		if s, ok := n.subnetOf(ep.IPv6.Addr()); ep.IPv6.IsValid() && ok && s.Gateway.IsValid() {
+			resp.GatewayIPv6 = s.Gateway.Addr().String()
+		}
+	}
+	d.epLog(n.ID, ep.ID).WithField("sandbox", req.SandboxKey).Debug("joined")
+	return resp, nil
+}
+
+// Leave withdraws published ports: since v29, dockerd may skip Revoke after a
+// plugin restart, and a stopped container must not keep its ports.
+func (d *Driver) Leave(req *network.LeaveRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.unpublish(req.EndpointID); err != nil {
+		d.epLog(req.NetworkID, req.EndpointID).WithError(err).Warn("could not withdraw published ports")
+	}
+	return nil
+}

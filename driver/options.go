@@ -1,0 +1,287 @@
+package driver
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/internal/link"
+)
+
+// Option names a user types after `docker network create -o`. Docker's own
+// bridge option names are accepted verbatim.
+const (
+	OptMode            = "mode"
+	OptBridgeName      = "com.docker.network.bridge.name"
+	OptICC             = "com.docker.network.bridge.enable_icc"
+	OptMasquerade      = "com.docker.network.bridge.enable_ip_masquerade"
+	OptHostBindingIPv4 = "com.docker.network.bridge.host_binding_ipv4"
+	OptMTU             = "com.docker.network.driver.mtu"
+	OptIfacePrefix     = "com.docker.network.container_iface_prefix"
+)
+
+// Keys dockerd itself puts at the top level of CreateNetwork's Options.
+const (
+	keyGeneric    = "com.docker.network.generic"
+	keyEnableIPv6 = "com.docker.network.enable_ipv6"
+	keyInternal   = "com.docker.network.internal"
+)
+
+// ModeBridge is the only mode this build offers.
+const ModeBridge = "bridge"
+
+var acceptedModes = []string{ModeBridge}
+
+// MTU bounds: 68 is IPv4's minimum link MTU, 1280 IPv6's.
+const (
+	minMTU     = 68
+	minMTUIPv6 = 1280
+	maxMTU     = 65535
+)
+
+// defaultIfacePrefix is the name dockerd gives the interface in the container (eth0, eth1...).
+const defaultIfacePrefix = "eth"
+
+// NetworkConfig is a network's validated configuration, stored as is.
+type NetworkConfig struct {
+	Mode            string     `json:"mode"`
+	Bridge          string     `json:"bridge"`
+	ICC             bool       `json:"icc"`
+	Masquerade      bool       `json:"masquerade"`
+	HostBindingIPv4 netip.Addr `json:"host_binding_ipv4,omitzero"`
+	MTU             int        `json:"mtu,omitempty"`
+	IfacePrefix     string     `json:"iface_prefix"`
+	Internal        bool       `json:"internal"`
+	IPv6            bool       `json:"ipv6"`
+	IPv4Subnets     []Subnet   `json:"ipv4_subnets,omitempty"`
+	IPv6Subnets     []Subnet   `json:"ipv6_subnets,omitempty"`
+}
+
+// Subnet is one IPAM pool of a network and its gateway, e.g. pool
+// 10.1.0.0/24, gateway 10.1.0.1/24.
+type Subnet struct {
+	Pool    netip.Prefix `json:"pool"`
+	Gateway netip.Prefix `json:"gateway,omitzero"`
+}
+
+// optionError names the option, the value and what is accepted.
+func optionError(opt, value, accepted string) error {
+	return fmt.Errorf("%w: invalid value %q for option %s: %s", ErrInvalid, value, opt, accepted)
+}
+
+// parseNetworkConfig turns CreateNetwork's request into a NetworkConfig,
+// rejecting anything a user could have typed wrong.
+func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error) {
+	cfg := NetworkConfig{
+		Mode:        ModeBridge,
+		Bridge:      link.BridgeName(req.NetworkID),
+		ICC:         true,
+		Masquerade:  true,
+		IfacePrefix: defaultIfacePrefix,
+	}
+	var err error
+	if cfg.IPv6, err = boolOption(req.Options, keyEnableIPv6); err != nil {
+		return cfg, err
+	}
+	if cfg.Internal, err = boolOption(req.Options, keyInternal); err != nil {
+		return cfg, err
+	}
+	generic, err := genericOptions(req.Options)
+	if err != nil {
+		return cfg, err
+	}
+	for _, key := range sortedKeys(generic) {
+		value := generic[key]
+		switch key {
+		case OptMode:
+			if !contains(acceptedModes, value) {
+				return cfg, optionError(key, value, "accepted modes are "+strings.Join(acceptedModes, ", "))
+			}
+			cfg.Mode = value
+		case OptBridgeName:
+			if err := link.ValidateName(value); err != nil {
+				return cfg, fmt.Errorf("%w: invalid value for option %s: %v", ErrInvalid, key, err)
+			}
+			cfg.Bridge = value
+		case OptICC:
+			if cfg.ICC, err = parseBool(key, value); err != nil {
+				return cfg, err
+			}
+		case OptMasquerade:
+			if cfg.Masquerade, err = parseBool(key, value); err != nil {
+				return cfg, err
+			}
+		case OptHostBindingIPv4:
+			ip, perr := netip.ParseAddr(value)
+			if perr != nil || !ip.Is4() {
+				return cfg, optionError(key, value, "use an IPv4 address of this host, such as 0.0.0.0 or 192.0.2.10")
+			}
+			if !ip.IsUnspecified() {
+				cfg.HostBindingIPv4 = ip
+			}
+		case OptMTU:
+			mtu, perr := strconv.Atoi(value)
+			if perr != nil || mtu < minMTU || mtu > maxMTU {
+				return cfg, optionError(key, value, fmt.Sprintf("use a whole number from %d to %d", minMTU, maxMTU))
+			}
+			cfg.MTU = mtu
+		case OptIfacePrefix:
+			// dockerd appends an index, so leave room for it.
+			if err := link.ValidateName(value + "0"); err != nil || !isAlnum(value) {
+				return cfg, optionError(key, value, "use letters and digits, at most 14 characters")
+			}
+			cfg.IfacePrefix = value
+		default:
+			return cfg, fmt.Errorf("%w: unknown option %q for weft networks; accepted options are: %s",
+				ErrInvalid, key, strings.Join(acceptedOptions(), ", "))
+		}
+	}
+	if cfg.IPv6 && cfg.MTU != 0 && cfg.MTU < minMTUIPv6 {
+		return cfg, optionError(OptMTU, strconv.Itoa(cfg.MTU), fmt.Sprintf("an IPv6 network needs at least %d", minMTUIPv6))
+	}
+	if cfg.IPv4Subnets, err = parseIPAMData(req.IPv4Data, false); err != nil {
+		return cfg, err
+	}
+	if cfg.IPv6Subnets, err = parseIPAMData(req.IPv6Data, true); err != nil {
+		return cfg, err
+	}
+	if cfg.IPv6 && len(cfg.IPv6Subnets) == 0 {
+		return cfg, fmt.Errorf("%w: --ipv6 needs an IPv6 subnet: add --subnet with an IPv6 prefix such as fd00:1::/64", ErrInvalid)
+	}
+	return cfg, nil
+}
+
+func acceptedOptions() []string {
+	return []string{OptMode, OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix}
+}
+
+// genericOptions flattens the user's -o options; dockerd sends them as a
+// JSON object of strings.
+func genericOptions(opts map[string]interface{}) (map[string]string, error) {
+	out := map[string]string{}
+	raw, ok := opts[keyGeneric]
+	if !ok || raw == nil {
+		return out, nil
+	}
+	m, ok := raw.(map[string]interface{})
+	if !ok {
+		return nil, fmt.Errorf("%w: driver options arrived as %T, expected an object", ErrInvalid, raw)
+	}
+	for k, v := range m {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		case float64:
+			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			return nil, fmt.Errorf("%w: option %s has a value of type %T, expected a string", ErrInvalid, k, v)
+		}
+	}
+	return out, nil
+}
+
+// boolOption reads a top-level boolean dockerd sets (absent means false).
+func boolOption(opts map[string]interface{}, key string) (bool, error) {
+	switch v := opts[key].(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	case string:
+		return parseBool(key, v)
+	default:
+		return false, fmt.Errorf("%w: %s has a value of type %T, expected true or false", ErrInvalid, key, v)
+	}
+}
+
+func parseBool(key, value string) (bool, error) {
+	b, err := strconv.ParseBool(value)
+	if err != nil {
+		return false, optionError(key, value, "use true or false")
+	}
+	return b, nil
+}
+
+// parseIPAMData reads the pools and gateways IPAM allocated.
+func parseIPAMData(data []*network.IPAMData, v6 bool) ([]Subnet, error) {
+	family := "IPv4"
+	if v6 {
+		family = "IPv6"
+	}
+	var subnets []Subnet
+	for _, d := range data {
+		if d == nil {
+			continue
+		}
+		pool, err := netip.ParsePrefix(d.Pool)
+		if err != nil || pool.Addr().Is6() != v6 {
+			return nil, fmt.Errorf("%w: IPAM returned %q as an %s subnet, which is not an %s CIDR", ErrInvalid, d.Pool, family, family)
+		}
+		pool = pool.Masked()
+		s := Subnet{Pool: pool}
+		if d.Gateway != "" {
+			gw, err := parseAddrOrPrefix(d.Gateway, pool.Bits())
+			if err != nil {
+				return nil, fmt.Errorf("%w: invalid --gateway %q: %v", ErrInvalid, d.Gateway, err)
+			}
+			if !pool.Contains(gw.Addr()) {
+				return nil, fmt.Errorf("%w: --gateway %s is outside --subnet %s", ErrInvalid, gw.Addr(), pool)
+			}
+			s.Gateway = netip.PrefixFrom(gw.Addr(), pool.Bits())
+		}
+		subnets = append(subnets, s)
+	}
+	for i := range subnets {
+		for j := range i {
+			if subnets[i].Pool.Overlaps(subnets[j].Pool) {
+				return nil, fmt.Errorf("%w: subnets %s and %s overlap", ErrInvalid, subnets[j].Pool, subnets[i].Pool)
+			}
+		}
+	}
+	return subnets, nil
+}
+
+// parseAddrOrPrefix accepts "10.1.0.1" or "10.1.0.1/24"; a bare address gets bits.
+func parseAddrOrPrefix(s string, bits int) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, bits), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isAlnum(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}

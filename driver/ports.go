@@ -1,0 +1,264 @@
+package driver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/firewall"
+)
+
+// Labels dockerd passes in Join and ProgramExternalConnectivity options.
+const (
+	keyPortMap      = "com.docker.network.portmap"
+	keyExposedPorts = "com.docker.network.endpoint.exposedports"
+)
+
+// Ephemeral host ports for `-p 80` (no host port given), as Docker uses.
+const (
+	ephemeralFirst = 49153
+	ephemeralLast  = 65535
+)
+
+// PortBinding is Docker's port mapping record (types.PortBinding), kept in
+// Docker's field names so EndpointOperInfo can hand it back as is.
+type PortBinding struct {
+	Proto       uint8  `json:"Proto"`
+	IP          string `json:"IP"`
+	Port        uint16 `json:"Port"`
+	HostIP      string `json:"HostIP"`
+	HostPort    uint16 `json:"HostPort"`
+	HostPortEnd uint16 `json:"HostPortEnd"`
+}
+
+// ExposedPort is Docker's types.TransportPort.
+type ExposedPort struct {
+	Proto uint8  `json:"Proto"`
+	Port  uint16 `json:"Port"`
+}
+
+// IP protocol numbers Docker uses in port bindings.
+var protoNames = map[uint8]string{6: "tcp", 17: "udp", 132: "sctp"}
+
+func (p PortBinding) String() string {
+	return fmt.Sprintf("%s:%d/%s", hostIPText(p.HostIP), p.HostPort, protoNames[p.Proto])
+}
+
+func hostIPText(ip string) string {
+	if ip == "" {
+		return "0.0.0.0"
+	}
+	return ip
+}
+
+// mapping turns a binding into the firewall's DNAT description.
+func (p PortBinding) mapping(bridge string, ep *Endpoint) firewall.PortMapping {
+	m := firewall.PortMapping{
+		Bridge: bridge, Proto: protoNames[p.Proto], HostPort: p.HostPort, ContainerPort: p.Port,
+		ContainerIP: ep.IPv4.Addr(),
+	}
+	if ip, err := netip.ParseAddr(p.HostIP); err == nil && !ip.IsUnspecified() {
+		m.HostIP = ip
+	}
+	if m.HostIP.Is6() {
+		m.ContainerIP = ep.IPv6.Addr()
+	}
+	return m
+}
+
+// decodeLabel re-encodes a JSON value dockerd sent inside Options into v.
+func decodeLabel(raw any, v any) error {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func parsePortBindings(raw any) ([]PortBinding, error) {
+	var bindings []PortBinding
+	if err := decodeLabel(raw, &bindings); err != nil {
+		return nil, fmt.Errorf("%w: unreadable %s: %v", ErrInvalid, keyPortMap, err)
+	}
+	for _, b := range bindings {
+		if _, ok := protoNames[b.Proto]; !ok {
+			return nil, fmt.Errorf("%w: published port %d uses protocol %d; weft publishes tcp, udp and sctp", ErrInvalid, b.Port, b.Proto)
+		}
+		if b.HostIP != "" {
+			if _, err := netip.ParseAddr(b.HostIP); err != nil {
+				return nil, fmt.Errorf("%w: invalid host address %q in -p", ErrInvalid, b.HostIP)
+			}
+		}
+	}
+	return bindings, nil
+}
+
+func parseExposedPorts(raw any) ([]ExposedPort, error) {
+	var ports []ExposedPort
+	if err := decodeLabel(raw, &ports); err != nil {
+		return nil, fmt.Errorf("%w: unreadable %s: %v", ErrInvalid, keyExposedPorts, err)
+	}
+	return ports, nil
+}
+
+// ProgramExternalConnectivity publishes the container's ports (docker run
+// -p). dockerd calls it for the endpoint that is the container's gateway.
+func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnectivityRequest) error {
+	raw, ok := req.Options[keyPortMap]
+	if !ok || raw == nil {
+		return nil
+	}
+	requested, err := parsePortBindings(raw)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, ok := d.endpoints[req.EndpointID]
+	if !ok {
+		return fmt.Errorf("%w: endpoint %s is not known to weft", ErrNotFound, short(req.EndpointID))
+	}
+	n := d.networks[ep.NetworkID]
+	log := d.epLog(ep.NetworkID, ep.ID)
+	if n == nil || n.Config.Internal {
+		// Docker publishes nothing from internal networks either.
+		return nil
+	}
+	var bound []PortBinding
+	for _, b := range requested {
+		if b.HostIP == "" && n.Config.HostBindingIPv4.IsValid() {
+			b.HostIP = n.Config.HostBindingIPv4.String()
+		}
+		hostIP, _ := netip.ParseAddr(hostIPText(b.HostIP))
+		if hostIP.Is6() && !ep.IPv6.IsValid() || hostIP.Is4() && !ep.IPv4.IsValid() {
+			log.WithField("port", b.String()).Info("skipping a published port of an address family the container does not have")
+			continue
+		}
+		if err := d.choosePort(&b, append(bound, d.boundPorts(ep.ID)...)); err != nil {
+			return err
+		}
+		bound = append(bound, b)
+	}
+	previous := ep.Ports
+	ep.Ports = bound
+	if err := d.applyFirewall(); err != nil {
+		ep.Ports = previous
+		return err
+	}
+	if err := d.saveEndpoint(ep); err != nil {
+		ep.Ports = previous
+		d.applyFirewall()
+		return err
+	}
+	for _, b := range bound {
+		log.WithField("port", b.String()).Infof("published to %s:%d", ep.IPv4.Addr(), b.Port)
+	}
+	return nil
+}
+
+// RevokeExternalConnectivity withdraws the container's published ports.
+func (d *Driver) RevokeExternalConnectivity(req *network.RevokeExternalConnectivityRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.unpublish(req.EndpointID)
+}
+
+// unpublish drops an endpoint's ports. Callers hold d.mu.
+func (d *Driver) unpublish(endpointID string) error {
+	ep, ok := d.endpoints[endpointID]
+	if !ok || len(ep.Ports) == 0 {
+		return nil
+	}
+	ep.Ports = nil
+	if err := d.applyFirewall(); err != nil {
+		return err
+	}
+	return d.saveEndpoint(ep)
+}
+
+// boundPorts lists the bindings of every endpoint but except.
+func (d *Driver) boundPorts(except string) []PortBinding {
+	var all []PortBinding
+	for id, ep := range d.endpoints {
+		if id != except {
+			all = append(all, ep.Ports...)
+		}
+	}
+	return all
+}
+
+// choosePort fixes b.HostPort: the requested one, or the first free one of
+// the requested range, or an ephemeral one. A port is free when no weft
+// container publishes it and no socket on this host holds it.
+func (d *Driver) choosePort(b *PortBinding, taken []PortBinding) error {
+	first, last := b.HostPort, b.HostPortEnd
+	if first == 0 {
+		first, last = ephemeralFirst, ephemeralLast
+	}
+	if last < first {
+		last = first
+	}
+	var lastErr error
+	for port := int(first); port <= int(last); port++ {
+		candidate := *b
+		candidate.HostPort, candidate.HostPortEnd = uint16(port), uint16(port)
+		if err := portFree(candidate, taken); err != nil {
+			lastErr = err
+			continue
+		}
+		*b = candidate
+		return nil
+	}
+	if first == last {
+		return lastErr
+	}
+	return fmt.Errorf("%w: no free host port in %d-%d for %s: %v", ErrConflict, first, last, protoNames[b.Proto], lastErr)
+}
+
+func portFree(b PortBinding, taken []PortBinding) error {
+	for _, t := range taken {
+		if t.Proto == b.Proto && t.HostPort == b.HostPort && hostIPsOverlap(t.HostIP, b.HostIP) {
+			return fmt.Errorf("%w: cannot publish %s: another weft container already publishes it", ErrConflict, b)
+		}
+	}
+	if err := probeSocket(b); err != nil {
+		return fmt.Errorf("%w: cannot publish %s: %v", ErrConflict, b, err)
+	}
+	return nil
+}
+
+func hostIPsOverlap(a, b string) bool {
+	ua, ub := a == "" || a == "0.0.0.0" || a == "::", b == "" || b == "0.0.0.0" || b == "::"
+	return ua || ub || a == b
+}
+
+// probeSocket fails when a process on this host already listens on the port,
+// as Docker's own bridge would fail to bind it.
+func probeSocket(b PortBinding) error {
+	addr := net.JoinHostPort(b.HostIP, strconv.Itoa(int(b.HostPort)))
+	var err error
+	switch b.Proto {
+	case 6:
+		var l net.Listener
+		if l, err = net.Listen("tcp", addr); err == nil {
+			l.Close()
+		}
+	case 17:
+		var c net.PacketConn
+		if c, err = net.ListenPacket("udp", addr); err == nil {
+			c.Close()
+		}
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("the port is already in use on this host")
+	}
+	// Other errors (a host address that is not local yet, say) do not make
+	// the port busy: DNAT works without a socket.
+	return nil
+}

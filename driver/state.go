@@ -1,0 +1,85 @@
+package driver
+
+import (
+	"net/netip"
+
+	"github.com/weftnet/weft/firewall"
+	"github.com/weftnet/weft/store"
+)
+
+// Store kinds of the driver's records.
+const (
+	kindNetwork  = "networks"
+	kindEndpoint = "endpoints"
+)
+
+// Network is a stored network.
+type Network struct {
+	ID     string        `json:"id"`
+	Config NetworkConfig `json:"config"`
+}
+
+// Endpoint is a stored endpoint: one container's attachment to a network.
+type Endpoint struct {
+	ID            string         `json:"id"`
+	NetworkID     string         `json:"network_id"`
+	HostVeth      string         `json:"host_veth"`
+	ContainerVeth string         `json:"container_veth"`
+	MAC           string         `json:"mac"`
+	IPv4          netip.Prefix   `json:"ipv4,omitzero"`
+	IPv6          netip.Prefix   `json:"ipv6,omitzero"`
+	Ports         []PortBinding  `json:"ports,omitempty"`
+	Exposed       []ExposedPort  `json:"exposed,omitempty"`
+}
+
+func (d *Driver) saveNetwork(n *Network) error {
+	return d.store.Update(func(tx *store.Tx) error { return tx.Put(kindNetwork, n.ID, n) })
+}
+
+func (d *Driver) deleteNetworkRecord(id string) error {
+	return d.store.Update(func(tx *store.Tx) error { return tx.Delete(kindNetwork, id) })
+}
+
+func (d *Driver) saveEndpoint(ep *Endpoint) error {
+	return d.store.Update(func(tx *store.Tx) error { return tx.Put(kindEndpoint, ep.ID, ep) })
+}
+
+func (d *Driver) deleteEndpointRecord(id string) error {
+	return d.store.Update(func(tx *store.Tx) error { return tx.Delete(kindEndpoint, id) })
+}
+
+// ruleset derives the complete firewall state from the networks and
+// endpoints held in memory. Callers hold d.mu.
+func (d *Driver) ruleset() firewall.Ruleset {
+	var rs firewall.Ruleset
+	for _, n := range d.networks {
+		fn := firewall.Network{
+			Bridge:     n.Config.Bridge,
+			ICC:        n.Config.ICC,
+			Masquerade: n.Config.Masquerade,
+			Internal:   n.Config.Internal,
+		}
+		for _, s := range n.Config.IPv4Subnets {
+			fn.Subnets = append(fn.Subnets, s.Pool)
+		}
+		for _, s := range n.Config.IPv6Subnets {
+			fn.Subnets = append(fn.Subnets, s.Pool)
+		}
+		rs.Networks = append(rs.Networks, fn)
+	}
+	for _, ep := range d.endpoints {
+		n := d.networks[ep.NetworkID]
+		if n == nil {
+			continue
+		}
+		for _, p := range ep.Ports {
+			rs.Ports = append(rs.Ports, p.mapping(n.Config.Bridge, ep))
+		}
+	}
+	return rs
+}
+
+// applyFirewall makes the kernel's rules match memory. Callers hold d.mu.
+func (d *Driver) applyFirewall() error {
+	return d.fw.Apply(d.ruleset())
+}

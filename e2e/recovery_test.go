@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/internal/lab"
+)
+
+// eventually retries check until it returns nil or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v\n--- dockerd log tail ---\n%s", what, err, tail(host.Logs(), 40))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// weftLinks counts the endpoint links weft has on the Docker host.
+func weftLinks(t *testing.T) int {
+	out, err := host.Run(ctx(t), "ip", "-o", "link", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && (strings.HasPrefix(f[1], "wh") || strings.HasPrefix(f[1], "wc")) {
+			n++
+		}
+	}
+	return n
+}
+
+func pluginEnabled() error {
+	out, err := host.Docker(context.Background(), "plugin", "inspect", "-f", "{{.Enabled}}", Plugin)
+	if err != nil || out != "true" {
+		return fmt.Errorf("plugin not enabled: %q %v", out, err)
+	}
+	return nil
+}
+
+// TestPluginKilled: kill -9 of the plugin never cuts running containers, and
+// once dockerd has restarted it, everything works and nothing leaks.
+func TestPluginKilled(t *testing.T) {
+	requireLab(t)
+	net := netName(t, "n")
+	network(t, net, "--subnet", "10.30.0.0/24")
+	run(t, net+"-a", "--network", net)
+	run(t, net+"-b", "--network", net)
+	if _, _, err := host.KillPlugin(ctx(t), Plugin); err != nil {
+		t.Fatal(err)
+	}
+	reaches(t, net+"-a", net+"-b", true) // the data path does not need the daemon
+	eventually(t, 30*time.Second, "a new container joins after the plugin restarted", func() error {
+		_, err := host.Docker(context.Background(), "run", "--rm", "--network", net, lab.Image, "ping", "-c", "1", "-W", "2", net+"-a")
+		return err
+	})
+	docker(t, host, "rm", "-f", net+"-a", net+"-b")
+	docker(t, host, "network", "rm", net)
+	if n := weftLinks(t); n != 0 {
+		t.Errorf("%d weft links left after removing every container", n)
+	}
+}
+
+// TestDockerdRestart: after a dockerd restart (which restarts the plugin
+// with it), restart-policy containers come back on their network with their
+// static address and published port, and removal still works.
+func TestDockerdRestart(t *testing.T) {
+	requireLab(t)
+	net := netName(t, "n")
+	network(t, net, "--subnet", "10.31.0.0/24")
+	run(t, net+"-a", "--network", net, "--restart", "always", "--ip", "10.31.0.10")
+	run(t, net+"-web", "--network", net, "--restart", "always", "-p", "8093:80", lab.Image,
+		"sh", "-c", "mkdir -p /www && echo restarted-ok > /www/index.html && exec httpd -f -p 80 -h /www")
+	if err := host.RestartDockerd(ctx(t)); err != nil {
+		t.Fatalf("restart dockerd: %v\n%s", err, tail(host.Logs(), 40))
+	}
+	eventually(t, 60*time.Second, "containers running again", func() error {
+		for _, c := range []string{net + "-a", net + "-web"} {
+			out, err := host.Docker(context.Background(), "inspect", "-f", "{{.State.Running}}", c)
+			if err != nil || out != "true" {
+				return fmt.Errorf("%s running=%q %v", c, out, err)
+			}
+		}
+		return nil
+	})
+	reaches(t, net+"-web", "10.31.0.10", true)
+	reaches(t, net+"-web", net+"-a", true)
+	eventually(t, 10*time.Second, "published port answers after restart", func() error {
+		out, _ := ext.Run(context.Background(), "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 3 %s 8093`, host.Addr))
+		if !strings.Contains(out, "restarted-ok") {
+			return fmt.Errorf("got %q", out)
+		}
+		return nil
+	})
+	if n := weftLinks(t); n != 2 {
+		t.Errorf("%d weft links on the host, want 2 (one per running container)", n)
+	}
+	docker(t, host, "rm", "-f", net+"-a", net+"-web")
+	docker(t, host, "network", "rm", net)
+	if n := weftLinks(t); n != 0 {
+		t.Errorf("%d weft links left after removing every container", n)
+	}
+}
+
+// TestReboot: a simulated host reboot (every link, rule and process gone,
+// disks kept) brings the network back; restart-policy containers rejoin
+// and reach each other and the outside; removal leaves nothing.
+func TestReboot(t *testing.T) {
+	requireLab(t)
+	before := hostState(t)
+	net := netName(t, "n")
+	network(t, net, "--subnet", "10.32.0.0/24")
+	run(t, net+"-a", "--network", net, "--restart", "always")
+	run(t, net+"-b", "--network", net, "--restart", "always")
+	if err := host.Reboot(ctx(t)); err != nil {
+		t.Fatalf("reboot: %v\n%s", err, tail(host.Logs(), 40))
+	}
+	eventually(t, 60*time.Second, "plugin enabled after reboot", pluginEnabled)
+	eventually(t, 60*time.Second, "containers reach each other after reboot", func() error {
+		_, err := host.Docker(context.Background(), "exec", net+"-a", "ping", "-c", "1", "-W", "2", net+"-b")
+		return err
+	})
+	reaches(t, net+"-a", ext.Addr.String(), true)
+	docker(t, host, "rm", "-f", net+"-a", net+"-b")
+	docker(t, host, "network", "rm", net)
+	// After a reboot, Docker's own rules were rebuilt too; compare weft's part.
+	if after := hostState(t); after != before {
+		t.Errorf("after reboot and removal the host differs:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

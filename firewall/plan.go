@@ -1,0 +1,166 @@
+package firewall
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// dockerUserJump is the rule dockerd keeps at the top of FORWARD. weft's own
+// jump goes right after it, so the rules users put in DOCKER-USER apply to
+// weft's networks as they do to Docker's.
+const dockerUserJump = "-j DOCKER-USER"
+
+// savedTable is one table as iptables-save printed it.
+type savedTable struct {
+	chains map[string]bool     // every chain, built-in or not
+	rules  map[string][]string // chain -> rules, each after "-A <chain> "
+}
+
+// parseSave reads iptables-save output into tables by name. Comments,
+// policies and counters are ignored.
+func parseSave(text string) map[string]*savedTable {
+	tabs := map[string]*savedTable{}
+	var cur *savedTable
+	for line := range strings.Lines(text) {
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "" || line[0] == '#':
+		case line[0] == '*':
+			cur = &savedTable{chains: map[string]bool{}, rules: map[string][]string{}}
+			tabs[line[1:]] = cur
+		case line == "COMMIT":
+			cur = nil
+		case cur == nil:
+		case line[0] == ':':
+			name, _, _ := strings.Cut(line[1:], " ")
+			cur.chains[name] = true
+		case strings.HasPrefix(line, "-A "):
+			chain, spec, _ := strings.Cut(line[len("-A "):], " ")
+			cur.rules[chain] = append(cur.rules[chain], spec)
+		}
+	}
+	return tabs
+}
+
+// targets reports whether a rule jumps (or goes) to chain.
+func targets(spec, chain string) bool {
+	f := strings.Fields(spec)
+	for i := 0; i+1 < len(f); i++ {
+		switch f[i] {
+		case "-j", "--jump", "-g", "--goto":
+			if f[i+1] == chain {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// plan returns the iptables-restore --noflush input that turns the tables in
+// cur into the wanted content of weft's chains for one family, or "" when
+// the kernel already matches. It only ever writes weft's chains and the jump
+// rules into them: every other rule is left where it is.
+//
+// Each table gets its own COMMIT, so each table changes atomically. Within a
+// table the commands are ordered: chain declarations (which also flush an
+// existing chain), deletions of misplaced jumps, the chains' rules, new
+// jumps, and last the removal of chains no longer wanted.
+func plan(fam family, want chainRules, cur map[string]*savedTable) string {
+	var b strings.Builder
+	for _, table := range tables {
+		tab := cur[table]
+		if tab == nil {
+			tab = &savedTable{chains: map[string]bool{}, rules: map[string][]string{}}
+		}
+		var decl, del, add, ins, drop []string
+		for _, def := range chainDefs {
+			if def.table != table {
+				continue
+			}
+			rules := want[def.name]
+			if len(rules) == 0 {
+				// Unwanted: remove every reference, then the chain.
+				for _, chain := range sortedKeys(tab.rules) {
+					for _, spec := range tab.rules[chain] {
+						if targets(spec, def.name) {
+							del = append(del, "-D "+chain+" "+spec)
+						}
+					}
+				}
+				if tab.chains[def.name] {
+					drop = append(drop, "-F "+def.name, "-X "+def.name)
+				}
+				continue
+			}
+			if !tab.chains[def.name] || !slices.Equal(tab.rules[def.name], rules) {
+				decl = append(decl, ":"+def.name+" - [0:0]")
+				for _, r := range rules {
+					add = append(add, "-A "+def.name+" "+r)
+				}
+			}
+			for _, j := range def.jumps(fam) {
+				existing := tab.rules[j.from]
+				var ours, others []string
+				at := -1
+				for i, spec := range existing {
+					if targets(spec, def.name) {
+						ours = append(ours, spec)
+						at = i
+					} else {
+						others = append(others, spec)
+					}
+				}
+				if len(ours) == 1 && ours[0] == j.spec && (!j.early || earlyOK(existing[:at])) {
+					continue
+				}
+				for _, spec := range ours {
+					del = append(del, "-D "+j.from+" "+spec)
+				}
+				pos := 1
+				if j.early {
+					// Deletions run first, so count in the chain
+					// without weft's jumps.
+					for _, spec := range others {
+						if spec != dockerUserJump {
+							break
+						}
+						pos++
+					}
+				}
+				ins = append(ins, "-I "+j.from+" "+strconv.Itoa(pos)+" "+j.spec)
+			}
+		}
+		if len(decl)+len(del)+len(add)+len(ins)+len(drop) == 0 {
+			continue
+		}
+		b.WriteString("*" + table + "\n")
+		for _, part := range [][]string{decl, del, add, ins, drop} {
+			for _, line := range part {
+				b.WriteString(line + "\n")
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}
+
+// earlyOK reports whether the rules before an early jump are all Docker's
+// DOCKER-USER jump (or there are none).
+func earlyOK(before []string) bool {
+	for _, spec := range before {
+		if spec != dockerUserJump {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,207 @@
+package firewall
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// family is an address family: which of iptables and ip6tables a rule is for.
+type family int
+
+const (
+	ipv4 family = iota
+	ipv6
+)
+
+func (fam family) String() string {
+	if fam == ipv6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func familyOf(a netip.Addr) family {
+	if a.Is4() {
+		return ipv4
+	}
+	return ipv6
+}
+
+// chainDef describes one weft chain: its table and the rules of built-in
+// chains that jump to it.
+type chainDef struct {
+	table, name string
+	jumps       func(family) []jump
+}
+
+// jump is a rule in a built-in chain (from) whose target is a weft chain.
+type jump struct {
+	from string
+	// spec is the rule as iptables-save prints it, after "-A <from> ": Apply
+	// compares it with what the kernel holds, so it must be canonical.
+	spec string
+	// early asks for the jump to come before every other rule of the chain,
+	// except Docker's DOCKER-USER jump (see earlyOK).
+	early bool
+}
+
+// chainDefs lists weft's chains in the order they are handled, table by
+// table. It is the single place where jumps are defined.
+var chainDefs = []chainDef{
+	{table: "filter", name: ChainForward, jumps: func(family) []jump {
+		// First: weft must see its bridges' traffic before Docker's
+		// rules do (Docker accepts "-i docker0 ! -o docker0", which
+		// would let Docker's containers into weft's networks).
+		return []jump{{from: "FORWARD", spec: "-j " + ChainForward, early: true}}
+	}},
+	{table: "nat", name: ChainDNAT, jumps: func(fam family) []jump {
+		// IPv4 loopback is not excluded: weft has no userland proxy, so
+		// a host process reaching a published port on 127.0.0.1 is
+		// DNATed here (as Docker does with --userland-proxy=false). The
+		// bridge needs route_localnet=1 for that, and WEFT-POSTROUTING
+		// masquerades the 127/8 source. IPv6 has no route_localnet: ::1
+		// stays out.
+		output := "-m addrtype --dst-type LOCAL -j " + ChainDNAT
+		if fam == ipv6 {
+			output = "! -d ::1/128 " + output
+		}
+		return []jump{
+			{from: "PREROUTING", spec: "-m addrtype --dst-type LOCAL -j " + ChainDNAT},
+			{from: "OUTPUT", spec: output},
+		}
+	}},
+	{table: "nat", name: ChainPostrouting, jumps: func(family) []jump {
+		return []jump{{from: "POSTROUTING", spec: "-j " + ChainPostrouting}}
+	}},
+}
+
+// tables lists the tables weft writes to, in the order they are committed.
+var tables = []string{"filter", "nat"}
+
+// chainRules maps a weft chain's name to its rules, each as iptables-save
+// prints it after "-A <chain> ". A chain with no rules must not exist.
+type chainRules map[string][]string
+
+// rulesFor turns a normalized Ruleset into the content of weft's chains for
+// one address family. It is pure: the kernel is not consulted.
+//
+// Layout of WEFT-FORWARD, for every network that has a subnet of the family,
+// in bridge order:
+//
+//	ingress (all networks first)
+//	  -o BR -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT   replies
+//	  -i BR -o BR -j ACCEPT|DROP                                  ICC
+//	  -d CIP ! -i BR -o BR -p P -m P --dport CP
+//	     -m conntrack --ctstate DNAT -j ACCEPT                    published ports
+//	  -o BR -j DROP                                               the rest
+//	  (internal network: ICC, then -o BR -j DROP and -i BR -j DROP)
+//	egress (non-internal networks, after every ingress rule)
+//	  -i BR -o docker+ -m conntrack ! --ctstate DNAT -j DROP      Docker's bridges
+//	  -i BR -o br-+ -m conntrack ! --ctstate DNAT -j DROP
+//	  -i BR ! -o BR -j ACCEPT                                     everything else
+//
+// Docker's bridges are dropped like Docker's own isolation chains do, unless
+// conntrack says the packet was DNATed: a Docker container's port published
+// on the host stays reachable, as it is from a Docker network.
+func rulesFor(r Ruleset, fam family) chainRules {
+	var ingress, egress, dnat, post []string
+	for _, n := range r.Networks {
+		var subnets []netip.Prefix
+		for _, s := range n.Subnets {
+			if familyOf(s.Addr()) == fam {
+				subnets = append(subnets, s)
+			}
+		}
+		if len(subnets) == 0 {
+			continue
+		}
+		br := n.Bridge
+		icc := "DROP"
+		if n.ICC {
+			icc = "ACCEPT"
+		}
+		if n.Internal {
+			ingress = append(ingress,
+				fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
+				fmt.Sprintf("-o %s -j DROP", br),
+				fmt.Sprintf("-i %s -j DROP", br))
+			continue
+		}
+		ingress = append(ingress,
+			fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br),
+			fmt.Sprintf("-i %s -o %s -j %s", br, br, icc))
+		for _, p := range r.Ports {
+			if p.Bridge != br || familyOf(p.ContainerIP) != fam {
+				continue
+			}
+			// Only connections that came through WEFT-DNAT: a
+			// client that routes to the container's address
+			// directly (another network, a LAN host with a route)
+			// stays out, as for any other port. "! -i BR": the
+			// network's own containers are under the ICC rule.
+			ingress = append(ingress, fmt.Sprintf("-d %s ! -i %s -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT -j ACCEPT",
+				hostPrefix(p.ContainerIP), br, br, p.Proto, p.Proto, p.ContainerPort))
+		}
+		ingress = append(ingress, fmt.Sprintf("-o %s -j DROP", br))
+		egress = append(egress,
+			fmt.Sprintf("-i %s -o docker+ -m conntrack ! --ctstate DNAT -j DROP", br),
+			fmt.Sprintf("-i %s -o br-+ -m conntrack ! --ctstate DNAT -j DROP", br),
+			fmt.Sprintf("-i %s ! -o %s -j ACCEPT", br, br))
+		if n.Masquerade && fam == ipv4 {
+			for _, s := range subnets {
+				post = append(post, fmt.Sprintf("-s %s ! -o %s -j MASQUERADE", s, br))
+			}
+		}
+		if fam == ipv4 && slices.ContainsFunc(r.Ports, func(p PortMapping) bool { return p.Bridge == br && p.ContainerIP.Is4() }) {
+			// A host process reaching a published port through
+			// 127.0.0.1: the container could not answer 127.0.0.1.
+			post = append(post, fmt.Sprintf("-s 127.0.0.0/8 -o %s -j MASQUERADE", br))
+		}
+	}
+	for _, p := range r.Ports {
+		if familyOf(p.ContainerIP) != fam {
+			continue
+		}
+		dst := ""
+		if p.HostIP.IsValid() {
+			dst = "-d " + hostPrefix(p.HostIP) + " "
+		}
+		// No "! -i BR": weft has no userland proxy, so a container
+		// reaching a published port of its own network (hairpin) is
+		// DNATed here too, and masqueraded below so the reply comes back
+		// through the host instead of going straight to the client.
+		dnat = append(dnat, fmt.Sprintf("%s-p %s -m %s --dport %d -j DNAT --to-destination %s",
+			dst, p.Proto, p.Proto, p.HostPort, netip.AddrPortFrom(p.ContainerIP, p.ContainerPort)))
+		post = append(post, fmt.Sprintf("-s %s -d %s -p %s -m %s --dport %d -j MASQUERADE",
+			hostPrefix(p.ContainerIP), hostPrefix(p.ContainerIP), p.Proto, p.Proto, p.ContainerPort))
+	}
+	out := chainRules{}
+	if rules := dedupe(append(ingress, egress...)); len(rules) > 0 {
+		out[ChainForward] = rules
+	}
+	if len(dnat) > 0 {
+		out[ChainDNAT] = dnat
+	}
+	if post = dedupe(post); len(post) > 0 {
+		out[ChainPostrouting] = post
+	}
+	return out
+}
+
+// dedupe drops repeated rules, keeping the first: several host ports
+// published to one container port need its filter and hairpin rules once.
+func dedupe(rules []string) []string {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(rules, func(r string) bool {
+		dup := seen[r]
+		seen[r] = true
+		return dup
+	})
+}
+
+// hostPrefix is a single address as iptables-save prints it: 10.1.0.2/32,
+// fd00::2/128.
+func hostPrefix(a netip.Addr) string {
+	return netip.PrefixFrom(a, a.BitLen()).String()
+}

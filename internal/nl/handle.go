@@ -1,0 +1,164 @@
+// Package nl is weft's only gateway to vishvananda/netlink.
+//
+// Every netlink call made by the daemon goes through a Handle, which is bound
+// to one network namespace, has a socket timeout (a wedged kernel call must
+// not hang a request from dockerd forever) and retries dump requests the
+// kernel interrupted (EINTR / NLM_F_DUMP_INTR) instead of acting on partial
+// results.
+package nl
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// socketTimeout bounds one netlink round trip.
+const socketTimeout = 3 * time.Second
+
+// dumpRetries is how often an interrupted dump is tried again.
+const dumpRetries = 5
+
+// Handle is a netlink socket bound to one network namespace.
+type Handle struct {
+	h *netlink.Handle
+}
+
+// New returns a handle on the caller's network namespace.
+func New() (*Handle, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("open netlink socket: %w", err)
+	}
+	return wrap(h)
+}
+
+// NewAt returns a handle on the namespace ns without switching the caller's
+// thread into it.
+func NewAt(ns netns.NsHandle) (*Handle, error) {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink socket in namespace: %w", err)
+	}
+	return wrap(h)
+}
+
+func wrap(h *netlink.Handle) (*Handle, error) {
+	if err := h.SetSocketTimeout(socketTimeout); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("set netlink socket timeout: %w", err)
+	}
+	return &Handle{h: h}, nil
+}
+
+// Close releases the socket.
+func (h *Handle) Close() { h.h.Close() }
+
+// ErrNotFound is returned (wrapped) when a link does not exist.
+var ErrNotFound = errors.New("link not found")
+
+// IsNotFound reports whether err says a link or address does not exist.
+func IsNotFound(err error) bool {
+	var lnf netlink.LinkNotFoundError
+	return errors.Is(err, ErrNotFound) || errors.As(err, &lnf) ||
+		errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EADDRNOTAVAIL)
+}
+
+// IsExist reports whether err says the object already exists.
+func IsExist(err error) bool { return errors.Is(err, unix.EEXIST) }
+
+// retryDump runs a dump until the kernel returns a consistent result.
+func retryDump(fn func() error) error {
+	var err error
+	for range dumpRetries {
+		err = fn()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+	return err
+}
+
+// LinkByName looks a link up by name; a missing link gives an error for which
+// IsNotFound is true.
+func (h *Handle) LinkByName(name string) (netlink.Link, error) {
+	var l netlink.Link
+	err := retryDump(func() (err error) {
+		l, err = h.h.LinkByName(name)
+		return err
+	})
+	if err != nil {
+		if IsNotFound(err) {
+			return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+		}
+		return nil, fmt.Errorf("look up link %q: %w", name, err)
+	}
+	return l, nil
+}
+
+// LinkByIndex looks a link up by its index.
+func (h *Handle) LinkByIndex(index int) (netlink.Link, error) {
+	var l netlink.Link
+	err := retryDump(func() (err error) {
+		l, err = h.h.LinkByIndex(index)
+		return err
+	})
+	if err != nil {
+		if IsNotFound(err) {
+			return nil, fmt.Errorf("%w: index %d", ErrNotFound, index)
+		}
+		return nil, fmt.Errorf("look up link %d: %w", index, err)
+	}
+	return l, nil
+}
+
+// LinkList lists every link of the namespace.
+func (h *Handle) LinkList() ([]netlink.Link, error) {
+	var links []netlink.Link
+	err := retryDump(func() (err error) {
+		links, err = h.h.LinkList()
+		return err
+	})
+	return links, err
+}
+
+// LinkAdd creates a link.
+func (h *Handle) LinkAdd(l netlink.Link) error { return h.h.LinkAdd(l) }
+
+// LinkDel deletes a link.
+func (h *Handle) LinkDel(l netlink.Link) error { return h.h.LinkDel(l) }
+
+// LinkSetUp sets a link administratively up.
+func (h *Handle) LinkSetUp(l netlink.Link) error { return h.h.LinkSetUp(l) }
+
+// LinkSetMTU sets a link's MTU.
+func (h *Handle) LinkSetMTU(l netlink.Link, mtu int) error { return h.h.LinkSetMTU(l, mtu) }
+
+// LinkSetMaster enslaves l to master (a bridge).
+func (h *Handle) LinkSetMaster(l, master netlink.Link) error { return h.h.LinkSetMaster(l, master) }
+
+// LinkSetHardwareAddr sets a link's MAC address.
+func (h *Handle) LinkSetHardwareAddr(l netlink.Link, mac net.HardwareAddr) error {
+	return h.h.LinkSetHardwareAddr(l, mac)
+}
+
+// AddrList lists the addresses of one link (family: netlink.FAMILY_*).
+func (h *Handle) AddrList(l netlink.Link, family int) ([]netlink.Addr, error) {
+	var addrs []netlink.Addr
+	err := retryDump(func() (err error) {
+		addrs, err = h.h.AddrList(l, family)
+		return err
+	})
+	return addrs, err
+}
+
+// AddrReplace adds an address to a link, or updates it if present.
+func (h *Handle) AddrReplace(l netlink.Link, a *netlink.Addr) error { return h.h.AddrReplace(l, a) }
+
+// AddrDel removes an address from a link.
+func (h *Handle) AddrDel(l netlink.Link, a *netlink.Addr) error { return h.h.AddrDel(l, a) }

@@ -1,0 +1,142 @@
+// Package testlab builds throwaway network namespaces for weft's kernel-level
+// tests. Every namespace is bind-mounted at /run/netns/weft-t-*, so tools such
+// as `ip netns exec` and iptables can be pointed at it, and is removed when the
+// test ends, also when it fails.
+package testlab
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/weftnet/weft/internal/nl"
+)
+
+// Prefix starts the name of every namespace this package makes.
+const Prefix = "weft-t-"
+
+// RequireRoot skips the test unless it runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: kernel-level test creates network namespaces and links")
+	}
+}
+
+// RequireCommand skips the test when a command it needs is not installed.
+func RequireCommand(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("needs %s, which is not installed", name)
+	}
+}
+
+// NS is a throwaway network namespace with a netlink handle bound to it.
+type NS struct {
+	Name   string
+	NL     *nl.Handle
+	handle netns.NsHandle
+}
+
+// NewNS creates a namespace with loopback up; t.Cleanup removes it.
+func NewNS(t testing.TB) *NS {
+	t.Helper()
+	RequireRoot(t)
+	name := Prefix + randomHex(4)
+	var (
+		h   netns.NsHandle
+		err error
+	)
+	done := make(chan struct{})
+	// The namespace is made on a goroutine that locks its thread and never
+	// unlocks it: Go then retires that thread, so no other goroutine ever runs
+	// in the new namespace by accident.
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		h, err = netns.NewNamed(name)
+	}()
+	<-done
+	if err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	handle, err := nl.NewAt(h)
+	if err != nil {
+		h.Close()
+		netns.DeleteNamed(name)
+		t.Fatal(err)
+	}
+	ns := &NS{Name: name, NL: handle, handle: h}
+	t.Cleanup(func() {
+		handle.Close()
+		h.Close()
+		if err := netns.DeleteNamed(name); err != nil {
+			t.Errorf("remove namespace %s: %v", name, err)
+		}
+	})
+	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+// Handle returns the namespace's file handle.
+func (n *NS) Handle() netns.NsHandle { return n.handle }
+
+// Path is the namespace's bind mount.
+func (n *NS) Path() string { return "/run/netns/" + n.Name }
+
+// Run runs a command inside the namespace and returns its combined output.
+func (n *NS) Run(args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s in %s: %w: %s", strings.Join(args, " "), n.Name, err, out)
+	}
+	return string(out), nil
+}
+
+// MustRun is Run that fails the test on error.
+func (n *NS) MustRun(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := n.Run(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Start runs a command inside the namespace in the background; t.Cleanup
+// kills it.
+func (n *NS) Start(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %v in %s: %v", args, n.Name, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// Wire joins two namespaces with a veth pair named aName (in a) and bName (in
+// b), both up. Addresses are the caller's business.
+func Wire(t testing.TB, a *NS, aName string, b *NS, bName string) {
+	t.Helper()
+	a.MustRun(t, "ip", "link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.Name)
+	a.MustRun(t, "ip", "link", "set", aName, "up")
+	b.MustRun(t, "ip", "link", "set", bName, "up")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

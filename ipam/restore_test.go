@@ -1,0 +1,159 @@
+package ipam
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/weftnet/weft/store"
+)
+
+func TestStateSurvivesRestart(t *testing.T) {
+	e := newEnv(t)
+	local := e.pool(PoolRequest{Pool: "10.1.0.0/24", SubPool: "10.1.0.128/25"})
+	global := e.pool(PoolRequest{AddressSpace: GlobalSpace, Pool: "10.1.0.0/24"})
+	v6 := e.pool(PoolRequest{V6: true})
+	serial := e.pool(PoolRequest{Pool: "10.2.0.0/29", Options: map[string]string{SerialOption: "true"}})
+	gone := e.pool(PoolRequest{Pool: "10.3.0.0/24"})
+	e.addr(AddressRequest{PoolID: gone.ID})
+
+	e.addr(AddressRequest{PoolID: local.ID, Address: "10.1.0.1", Options: gwOpts})
+	e.addr(AddressRequest{PoolID: local.ID})                        // .128
+	e.addr(AddressRequest{PoolID: local.ID})                        // .129
+	e.addr(AddressRequest{PoolID: local.ID, Address: "10.1.0.130"}) // taken explicitly
+	e.addr(AddressRequest{PoolID: global.ID, Address: "10.1.0.7"})
+	e.addr(AddressRequest{PoolID: v6.ID, Options: gwOpts})
+	for range 3 {
+		e.addr(AddressRequest{PoolID: serial.ID})
+	}
+	if err := e.s.ReleaseAddress(serial.ID, "10.2.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.ReleasePool(gone.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	e.reopen()
+
+	if len(e.s.pools) != 4 {
+		t.Fatalf("restored %d pools, want 4", len(e.s.pools))
+	}
+	if _, err := e.s.RequestAddress(AddressRequest{PoolID: gone.ID}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("released pool came back: %v", err)
+	}
+	_, err := e.s.RequestAddress(AddressRequest{PoolID: local.ID, Address: "10.1.0.1"})
+	wantErr(t, err, ErrConflict, "address 10.1.0.1 is already in use")
+	if got := e.addr(AddressRequest{PoolID: local.ID}); got != "10.1.0.131/24" {
+		t.Fatalf("local next %s, want 10.1.0.131/24", got)
+	}
+	// The swarm leader's replay after a restart succeeds.
+	if p := e.pool(PoolRequest{AddressSpace: GlobalSpace, Pool: "10.1.0.0/24"}); p.ID != global.ID {
+		t.Fatalf("global replay id %s", p.ID)
+	}
+	if got := e.addr(AddressRequest{PoolID: global.ID, Address: "10.1.0.7"}); got != "10.1.0.7/24" {
+		t.Fatalf("global replay %s", got)
+	}
+	if got := e.addr(AddressRequest{PoolID: global.ID}); got != "10.1.0.1/24" {
+		t.Fatalf("global next %s", got)
+	}
+	// Still separate: the local pool is refused, the v6 default moves on.
+	_, err = e.s.RequestPool(PoolRequest{Pool: "10.1.0.0/24"})
+	wantErr(t, err, ErrConflict)
+	if p := e.pool(PoolRequest{V6: true}); p.Prefix == v6.Prefix {
+		t.Fatalf("v6 default %s handed out twice", p.Prefix)
+	}
+	if got := e.addr(AddressRequest{PoolID: v6.ID}); got != "fd77:6566:7400::2/64" {
+		t.Fatalf("v6 next %s", got)
+	}
+	// Serial continues after the last address handed out (.3), not at .1.
+	if got := e.addr(AddressRequest{PoolID: serial.ID}); got != "10.2.0.4/29" {
+		t.Fatalf("serial next %s, want 10.2.0.4/29", got)
+	}
+	e.reopen()
+	if got := e.addr(AddressRequest{PoolID: serial.ID}); got != "10.2.0.5/29" {
+		t.Fatalf("serial next %s, want 10.2.0.5/29", got)
+	}
+}
+
+// TestFailedCommitLeaksNothing makes the store fail under every kind of
+// change and checks that memory, and the store once reopened, are unchanged.
+func TestFailedCommitLeaksNothing(t *testing.T) {
+	e := newEnv(t)
+	p := e.pool(PoolRequest{Pool: "10.1.0.0/24"})
+	e.addr(AddressRequest{PoolID: p.ID}) // .1
+	if err := e.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := e.s.RequestAddress(AddressRequest{PoolID: p.ID}); err == nil {
+		t.Fatal("RequestAddress succeeded on a closed store")
+	}
+	if _, err := e.s.RequestAddress(AddressRequest{PoolID: p.ID, Address: "10.1.0.9"}); err == nil {
+		t.Fatal("RequestAddress succeeded on a closed store")
+	}
+	if _, err := e.s.RequestPool(PoolRequest{}); err == nil {
+		t.Fatal("RequestPool succeeded on a closed store")
+	}
+	if err := e.s.ReleaseAddress(p.ID, "10.1.0.1"); err == nil {
+		t.Fatal("ReleaseAddress succeeded on a closed store")
+	}
+	if err := e.s.ReleasePool(p.ID); err == nil {
+		t.Fatal("ReleasePool succeeded on a closed store")
+	}
+
+	check := func(s *Service) {
+		t.Helper()
+		if len(s.pools) != 1 {
+			t.Fatalf("%d pools", len(s.pools))
+		}
+		a := s.pools[p.ID].alloc
+		if !a.has(netip.MustParseAddr("10.1.0.1")) {
+			t.Fatal("10.1.0.1 was freed by a failed release")
+		}
+		for _, x := range []string{"10.1.0.2", "10.1.0.9"} {
+			if a.has(netip.MustParseAddr(x)) {
+				t.Fatalf("%s leaked by a failed request", x)
+			}
+		}
+	}
+	check(e.s)
+	e.open()
+	check(e.s)
+	if got := e.addr(AddressRequest{PoolID: p.ID}); got != "10.1.0.2/24" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestRestoreSkipsBadRecords(t *testing.T) {
+	e := newEnv(t)
+	p := e.pool(PoolRequest{Pool: "10.1.0.0/24"})
+	e.addr(AddressRequest{PoolID: p.ID, Address: "10.1.0.5"})
+	err := e.st.Update(func(tx *store.Tx) error {
+		for _, put := range []struct {
+			kind, key string
+			v         any
+		}{
+			{poolKind, "LocalDefault/10.2.0.5/24", poolRecord{}},   // host bits
+			{poolKind, "Nowhere/10.3.0.0/24", poolRecord{}},        // unknown space
+			{poolKind, "LocalDefault/10.4.0.0/24", "not a record"}, // undecodable
+			{addressKind, "LocalDefault/10.9.0.0/24|10.9.0.1", addressRecord{}},
+			{addressKind, p.ID + "|garbage", addressRecord{}},
+			{addressKind, p.ID + "|10.2.0.1", addressRecord{}},
+			{addressKind, "no separator", addressRecord{}},
+		} {
+			if err := tx.Put(put.kind, put.key, put.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	if len(e.s.pools) != 1 || e.s.pools[p.ID] == nil {
+		t.Fatalf("restored pools %v", e.s.pools)
+	}
+	_, err = e.s.RequestAddress(AddressRequest{PoolID: p.ID, Address: "10.1.0.5"})
+	wantErr(t, err, ErrConflict)
+}

@@ -1,0 +1,101 @@
+package plugin
+
+import (
+	"net/http"
+
+	"github.com/docker/go-plugins-helpers/network"
+)
+
+// empty is the reply of calls that return nothing.
+type empty struct{}
+
+// capabilities is GetCapabilities' reply. GwAllocChecker (v28+) is false:
+// weft networks always have a gateway address.
+type capabilities struct {
+	Scope             string
+	ConnectivityScope string
+	GwAllocChecker    bool
+}
+
+// gwAllocCheckReply tells a v28+ engine to allocate gateways as usual.
+type gwAllocCheckReply struct {
+	SkipIPv4 bool
+	SkipIPv6 bool
+}
+
+// operInfoReply carries EndpointOperInfo's free-form map.
+type operInfoReply struct {
+	Value map[string]any
+}
+
+// allocateNetworkRequest is the swarm manager's AllocateNetwork call.
+type allocateNetworkRequest struct {
+	NetworkID string
+	Options   map[string]string
+}
+
+type allocateNetworkReply struct {
+	Options map[string]string
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("POST /Plugin.Activate", handle(s, "Activate", func(*empty) (any, error) {
+		return map[string][]string{"Implements": {"NetworkDriver", "IpamDriver"}}, nil
+	}))
+	s.networkRoutes()
+	s.ipamRoutes()
+	// Anything else is a call this weft does not implement: 404 is how the
+	// protocol says so.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.log.WithField("path", r.URL.Path).Debug("unknown call")
+		http.NotFound(w, r)
+	})
+}
+
+func (s *Server) networkRoutes() {
+	route := func(method string, h http.HandlerFunc) { s.mux.HandleFunc("POST /NetworkDriver."+method, h) }
+	route("GetCapabilities", handle(s, "GetCapabilities", func(*empty) (capabilities, error) {
+		return capabilities{Scope: "local", ConnectivityScope: "local"}, nil
+	}))
+	route("GwAllocCheck", handle(s, "GwAllocCheck", func(*empty) (gwAllocCheckReply, error) {
+		return gwAllocCheckReply{}, nil
+	}))
+	route("CreateNetwork", handle(s, "CreateNetwork", func(r *network.CreateNetworkRequest) (empty, error) {
+		return empty{}, s.driver.CreateNetwork(r)
+	}))
+	route("DeleteNetwork", handle(s, "DeleteNetwork", func(r *network.DeleteNetworkRequest) (empty, error) {
+		return empty{}, s.driver.DeleteNetwork(r)
+	}))
+	route("CreateEndpoint", handle(s, "CreateEndpoint", func(r *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
+		return s.driver.CreateEndpoint(r)
+	}))
+	route("DeleteEndpoint", handle(s, "DeleteEndpoint", func(r *network.DeleteEndpointRequest) (empty, error) {
+		return empty{}, s.driver.DeleteEndpoint(r)
+	}))
+	route("EndpointOperInfo", handle(s, "EndpointOperInfo", func(r *network.InfoRequest) (operInfoReply, error) {
+		v, err := s.driver.EndpointInfo(r)
+		return operInfoReply{Value: v}, err
+	}))
+	route("Join", handle(s, "Join", func(r *network.JoinRequest) (*network.JoinResponse, error) {
+		return s.driver.Join(r)
+	}))
+	route("Leave", handle(s, "Leave", func(r *network.LeaveRequest) (empty, error) {
+		return empty{}, s.driver.Leave(r)
+	}))
+	route("ProgramExternalConnectivity", handle(s, "ProgramExternalConnectivity", func(r *network.ProgramExternalConnectivityRequest) (empty, error) {
+		return empty{}, s.driver.ProgramExternalConnectivity(r)
+	}))
+	route("RevokeExternalConnectivity", handle(s, "RevokeExternalConnectivity", func(r *network.RevokeExternalConnectivityRequest) (empty, error) {
+		return empty{}, s.driver.RevokeExternalConnectivity(r)
+	}))
+	// Swarm node discovery: bridge networks are local, nothing to do.
+	for _, m := range []string{"DiscoverNew", "DiscoverDelete"} {
+		route(m, handle(s, m, func(*network.DiscoveryNotification) (empty, error) { return empty{}, nil }))
+	}
+	// A swarm manager asks for the options to ship to the workers: hand back
+	// the user's own, so every node builds the same network.
+	route("AllocateNetwork", handle(s, "AllocateNetwork", func(r *allocateNetworkRequest) (allocateNetworkReply, error) {
+		return allocateNetworkReply{Options: r.Options}, nil
+	}))
+	route("FreeNetwork", handle(s, "FreeNetwork", func(*network.FreeNetworkRequest) (empty, error) { return empty{}, nil }))
+}
