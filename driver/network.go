@@ -92,6 +92,34 @@ func (d *Driver) ensureNetworkLinks(n *Network) error {
 		}
 		return err
 	}
+	return d.tuneBridge(n)
+}
+
+// tuneBridge sets the sysctls the network's rules rely on.
+func (d *Driver) tuneBridge(n *Network) error {
+	if d.sysctls == nil {
+		return nil
+	}
+	if len(n.Config.IPv4Subnets) > 0 && !n.Config.Internal {
+		// Published ports answer on 127.0.0.1 too, as Docker's do: the
+		// DNATed packet from loopback must be routable onto the bridge.
+		if err := d.sysctls.Set("net/ipv4/conf/"+n.Config.Bridge+"/route_localnet", "1"); err != nil {
+			return err
+		}
+	}
+	if !n.Config.ICC {
+		// Traffic between two ports of one bridge meets iptables only when
+		// br_netfilter hands it over; without that ICC off would do nothing.
+		keys := []string{"net/bridge/bridge-nf-call-iptables"}
+		if len(n.Config.IPv6Subnets) > 0 {
+			keys = append(keys, "net/bridge/bridge-nf-call-ip6tables")
+		}
+		for _, key := range keys {
+			if err := d.sysctls.Set(key, "1"); err != nil {
+				return fmt.Errorf("%w: %s=false needs the br_netfilter kernel module (modprobe br_netfilter): %v", ErrInvalid, OptICC, err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -25,6 +25,7 @@ var (
 	host    *lab.DockerHost // the Docker host under test, "h1"
 	ext     *lab.Host       // a machine outside the Docker host, on the lab LAN
 	skipWhy string          // why the suite cannot run here, if it cannot
+	udpEcho string          // path of the testdata/udpecho binary
 )
 
 func TestMain(m *testing.M) {
@@ -37,6 +38,11 @@ func runMain(m *testing.M) int {
 		return m.Run()
 	}
 	var err error
+	if udpEcho, err = buildUDPEcho(); err != nil {
+		fmt.Fprintln(os.Stderr, "build udpecho:", err)
+		return 1
+	}
+	defer os.RemoveAll(filepath.Dir(udpEcho))
 	theLab, err = lab.New(lab.Config{Dir: "/tmp/weft-e2e", Logf: func(f string, a ...any) { fmt.Printf("lab: "+f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
@@ -58,6 +64,21 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// buildUDPEcho builds the static UDP peer busybox lacks.
+func buildUDPEcho() (string, error) {
+	dir, err := os.MkdirTemp("", "weft-udpecho-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "udpecho")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/udpecho")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, out)
+	}
+	return bin, nil
 }
 
 // prerequisites says why the suite cannot run, or "".
@@ -141,7 +162,9 @@ func network(t *testing.T, name string, args ...string) {
 // run starts a detached container sleeping (or running cmd) and removes it at cleanup.
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
-	all := append([]string{"run", "-d", "--name", name}, args...)
+	// sleep and sh as PID 1 ignore SIGTERM: without a short stop timeout
+	// every stop or dockerd restart waits 10 s.
+	all := append([]string{"run", "-d", "--stop-timeout", "1", "--name", name}, args...)
 	if !containsImage(args) {
 		all = append(all, lab.Image, "sleep", "3600")
 	}

@@ -16,21 +16,22 @@
 // The same chains exist in ip6tables for networks with an IPv6 subnet (the
 // OUTPUT jump there excludes ::1/128).
 //
+// Apply is declarative: it reads the tables with iptables-save, works out
+// what differs from the wanted Ruleset and sends only that, in one
+// iptables-restore --noflush transaction per family (atomic per table). A
+// chain with no rule left is deleted with its jumps, so an empty Ruleset
+// leaves the tables exactly as they were before weft touched them.
+//
+// WEFT-FORWARD holds every network's ingress rules (traffic leaving the host
+// through the bridge: -o BR) before any network's egress accept (-i BR), so
+// the egress accept of one network can never let traffic into another one.
+//
 // weft has no userland proxy: every published port, including a container's
 // connection to its own published port and a host process's connection to
 // 127.0.0.1, is DNATed in the kernel. The bridge code must therefore set
 // hairpin mode on the bridge ports (br_netfilter bridges a DNATed packet back
 // out the port it came in) and net.ipv4.conf.<bridge>.route_localnet=1, as
-// Docker does with --userland-proxy=false. Apply is declarative: it reads the
-// tables with iptables-save, works out what differs from the wanted Ruleset
-// and sends only that, in one iptables-restore --noflush transaction per
-// family (atomic per table). A chain with no rule left is deleted with its
-// jumps, so an empty Ruleset leaves the tables exactly as they were before
-// weft touched them.
-//
-// WEFT-FORWARD holds every network's ingress rules (traffic leaving the host
-// through the bridge: -o BR) before any network's egress accept (-i BR), so
-// the egress accept of one network can never let traffic into another one.
+// Docker does with --userland-proxy=false.
 package firewall
 
 import (
@@ -89,7 +90,9 @@ type Network struct {
 	// are made for each address family that has a subnet.
 	Subnets []netip.Prefix
 	// ICC lets containers of the network talk to each other; when false
-	// traffic between them is dropped.
+	// traffic between them is dropped. Bridged traffic only reaches
+	// iptables with net.bridge.bridge-nf-call-iptables=1 (and -ip6tables,
+	// per network namespace), as on every host where Docker runs.
 	ICC bool
 	// Masquerade hides the network's IPv4 subnets behind the host's
 	// address on the way out (Docker's ip-masquerade option). IPv6 is

@@ -104,6 +104,13 @@ type chainRules map[string][]string
 // Docker's bridges are dropped like Docker's own isolation chains do, unless
 // conntrack says the packet was DNATed: a Docker container's port published
 // on the host stays reachable, as it is from a Docker network.
+//
+// nat, per published port of the family, and per network:
+//
+//	WEFT-DNAT         [-d HOSTIP] -p P -m P --dport HP -j DNAT --to-destination CIP:CP
+//	WEFT-POSTROUTING  -s SUBNET ! -o BR -j MASQUERADE        Masquerade (IPv4 only)
+//	                  -s 127.0.0.0/8 -o BR -j MASQUERADE     IPv4 network with ports
+//	                  -s CIP -d CIP -p P -m P --dport CP -j MASQUERADE   hairpin
 func rulesFor(r Ruleset, fam family) chainRules {
 	var ingress, egress, dnat, post []string
 	for _, n := range r.Networks {

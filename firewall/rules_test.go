@@ -3,6 +3,8 @@ package firewall
 import (
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -454,5 +456,32 @@ func TestDetectParsing(t *testing.T) {
 	}
 	if hasRules("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n") || !hasRules("*filter\n-A INPUT -j ACCEPT\n") {
 		t.Error("hasRules")
+	}
+}
+
+// TestRestoreError runs fake iptables commands: a failing iptables-restore
+// is tried again (the tables may have changed under us), then reported with
+// its standard error.
+func TestRestoreError(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, script string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ipt-save", "printf '*filter\\n:FORWARD DROP [0:0]\\nCOMMIT\\n'\n")
+	write("ipt-restore", "cat >> \"$0.in\"\necho \"$*\" >> \"$0.args\"\necho 'iptables-restore: line 3 failed' >&2\nexit 1\n")
+	fw := New(Config{IPTables: filepath.Join(dir, "ipt"), IP6Tables: "weft-no-such-ip6tables"})
+	err := fw.Apply(Ruleset{Networks: []Network{{Bridge: "wfa", Subnets: []netip.Prefix{pfx("10.1.0.0/24")}}}})
+	if err == nil || !strings.HasPrefix(err.Error(), "apply "+dir+"/ipt rules: ") || !strings.HasSuffix(err.Error(), ": exit status 1: iptables-restore: line 3 failed") {
+		t.Errorf("error: %v", err)
+	}
+	args, _ := os.ReadFile(filepath.Join(dir, "ipt-restore.args"))
+	if string(args) != strings.Repeat("--noflush -w\n", attempts) {
+		t.Errorf("iptables-restore runs:\n%s", args)
+	}
+	in, _ := os.ReadFile(filepath.Join(dir, "ipt-restore.in"))
+	if !strings.HasPrefix(string(in), "*filter\n:WEFT-FORWARD - [0:0]\n") || !strings.Contains(string(in), "-I FORWARD 1 -j WEFT-FORWARD\nCOMMIT\n") {
+		t.Errorf("iptables-restore input:\n%s", in)
 	}
 }

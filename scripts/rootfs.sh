@@ -31,7 +31,9 @@ for multi in xtables-nft-multi xtables-legacy-multi; do
   cp -L "$path" "$rootfs/usr/sbin/$multi"
 done
 # iptables loads its match and target extensions at run time.
-xtlib=$(dirname "$(ldd "$(command -v xtables-nft-multi)" | grep -o '/[^ ]*libxtables[^ ]*' | head -1)")/xtables
+# libxtables looks for them at its compiled-in path, which on usrmerged
+# Debian is the real path below /usr, not the /lib alias ldd prints.
+xtlib=$(readlink -f "$(dirname "$(ldd "$(command -v xtables-nft-multi)" | grep -o '/[^ ]*libxtables[^ ]*' | head -1)")")/xtables
 if [ -d "$xtlib" ]; then
   mkdir -p "$rootfs$xtlib"
   cp -a "$xtlib"/. "$rootfs$xtlib"/

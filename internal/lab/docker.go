@@ -58,6 +58,14 @@ func (l *Lab) addDockerHost(name string, addr netip.Addr) (*DockerHost, error) {
 		DataRoot: filepath.Join(h.dir, "data"),
 		LogPath:  filepath.Join(h.dir, "dockerd.log"),
 	}
+	h.moreDone = func() []<-chan struct{} {
+		d.dmu.Lock()
+		defer d.dmu.Unlock()
+		if d.dend == nil {
+			return nil
+		}
+		return []<-chan struct{}{d.dend}
+	}
 	l.mu.Lock()
 	l.hosts[name] = h
 	l.mu.Unlock()

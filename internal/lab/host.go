@@ -34,6 +34,10 @@ type Host struct {
 	anchorEnd chan struct{}
 	mnt       uint64
 	procs     map[*Proc]bool
+	// moreDone lists further channels closed when processes the lab
+	// started for this host (dockerd) have been reaped. Called without
+	// h.mu held.
+	moreDone func() []<-chan struct{}
 }
 
 func (l *Lab) newHost(name string, addr netip.Addr, docker bool) *Host {
@@ -173,13 +177,17 @@ func (h *Host) childDone() []<-chan struct{} {
 		return nil
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	var out []<-chan struct{}
 	if h.anchorEnd != nil {
 		out = append(out, h.anchorEnd)
 	}
 	for p := range h.procs {
 		out = append(out, p.done)
+	}
+	more := h.moreDone
+	h.mu.Unlock()
+	if more != nil {
+		out = append(out, more()...)
 	}
 	return out
 }
@@ -406,4 +414,17 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// SwitchPort is the name of the host's cable end in the switch namespace
+// (SwitchNS), e.g. for tc or ip commands run with Lab.RunSwitch.
+func (h *Host) SwitchPort() string { return h.swPort() }
+
+// RunSwitch runs a command in the switch namespace (network namespace only)
+// and returns its combined output; on failure the error includes it.
+func (l *Lab) RunSwitch(ctx context.Context, args ...string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("lab: no command")
+	}
+	return run(ctx, "nsenter", append([]string{"--net=" + filepath.Join(netnsDir, SwitchNS), "--"}, args...)...)
 }

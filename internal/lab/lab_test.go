@@ -188,7 +188,7 @@ func TestLab(t *testing.T) {
 	if h1.Addr.String() != "198.18.0.11" || h2.Addr.String() != "198.18.0.12" || ext.Addr.String() != "198.18.0.100" {
 		t.Fatalf("addresses: h1 %s h2 %s ext %s", h1.Addr, h2.Addr, ext.Addr)
 	}
-	docker := func(args ...string) string {
+	docker := func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, err := h1.Docker(ctx, args...)
 		if err != nil {
@@ -215,6 +215,10 @@ func TestLab(t *testing.T) {
 				t.Errorf("%s: /sys/class/net shows %q, %v", h.Name, links, err)
 			}
 		}
+		if out, err := l.RunSwitch(ctx, "ip", "-o", "link", "show", "master", SwitchBridge); err != nil ||
+			!strings.Contains(out, h1.SwitchPort()+"@") || !strings.Contains(out, ext.SwitchPort()+"@") {
+			t.Errorf("switch ports: %q, %v", out, err)
+		}
 		if out, err := h1.Run(ctx, "iptables", "-S", "FORWARD"); err != nil || !strings.Contains(out, "-P FORWARD DROP") {
 			t.Errorf("h1 FORWARD policy: %q, %v", out, err)
 		}
@@ -230,7 +234,7 @@ func TestLab(t *testing.T) {
 	t.Run("two-hosts", func(t *testing.T) {
 		// Each daemon is its own engine: own name (UTS), own engine ID
 		// (/etc/docker/key.json per host), own data.
-		info1 := docker("info", "--format", "{{.Name}} {{.ID}}")
+		info1 := docker(t, "info", "--format", "{{.Name}} {{.ID}}")
 		info2, err := h2.Docker(ctx, "info", "--format", "{{.Name}} {{.ID}}")
 		if err != nil {
 			t.Fatal(err)
@@ -250,14 +254,14 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("dns", func(t *testing.T) {
-		docker("network", "create", "n1")
-		docker("run", "-d", "--name", "c1", "--network", "n1", Image, "sleep", "600")
-		docker("run", "-d", "--name", "c2", "--network", "n1", Image, "sleep", "600")
-		out := docker("exec", "c2", "ping", "-c", "1", "-W", "2", "c1")
+		docker(t, "network", "create", "n1")
+		docker(t, "run", "-d", "--name", "c1", "--network", "n1", Image, "sleep", "600")
+		docker(t, "run", "-d", "--name", "c2", "--network", "n1", Image, "sleep", "600")
+		out := docker(t, "exec", "c2", "ping", "-c", "1", "-W", "2", "c1")
 		if !strings.Contains(out, "1 packets received") {
 			t.Errorf("c2 -> c1 by name:\n%s", out)
 		}
-		out = docker("run", "--rm", "--network", "n1", Image, "ping", "-c", "1", "-W", "2", "c2")
+		out = docker(t, "run", "--rm", "--network", "n1", Image, "ping", "-c", "1", "-W", "2", "c2")
 		if !strings.Contains(out, "1 packets received") {
 			t.Errorf("container -> c2 by name:\n%s", out)
 		}
@@ -279,7 +283,7 @@ func TestLab(t *testing.T) {
 		}
 		defer srv.Stop()
 		waitListen(t, ctx, ext, 9000)
-		out := docker("run", "--rm", "--network", "n1", Image, "sh", "-c",
+		out := docker(t, "run", "--rm", "--network", "n1", Image, "sh", "-c",
 			`printf 'GET /cgi-bin/ip HTTP/1.0\r\n\r\n' | nc -w 3 `+ext.Addr.String()+` 9000`)
 		// busybox httpd listens on IPv6 and reports "[::ffff:A.B.C.D]".
 		_, remote, _ := strings.Cut(out, "remote=")
@@ -290,7 +294,7 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("published-port", func(t *testing.T) {
-		docker("run", "-d", "--name", "web", "-p", "8080:80", Image, "sh", "-c",
+		docker(t, "run", "-d", "--name", "web", "-p", "8080:80", Image, "sh", "-c",
 			"echo hello-from-h1 > /var/www/index.html && exec httpd -f -p 80 -h /var/www")
 		get := "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 " + h1.Addr.String() + " 8080"
 		var out string
@@ -343,12 +347,12 @@ func TestLab(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(weftHostDir, "dummy-started")); err == nil {
 			t.Errorf("plugin wrote into the machine's %s", weftHostDir)
 		}
-		docker("network", "create", "-d", "dummy:latest", "dn")
-		docker("network", "rm", "dn")
+		docker(t, "network", "create", "-d", "dummy:latest", "dn")
+		docker(t, "network", "rm", "dn")
 	})
 
 	t.Run("restart-dockerd", func(t *testing.T) {
-		docker("rm", "-f", "c1", "c2", "web")
+		docker(t, "rm", "-f", "c1", "c2", "web")
 		old := h1.DockerdPID()
 		start := time.Now()
 		if err := h1.RestartDockerd(ctx); err != nil {
@@ -358,7 +362,7 @@ func TestLab(t *testing.T) {
 		if h1.DockerdPID() == old {
 			t.Error("dockerd pid unchanged")
 		}
-		if out := docker("network", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "n1") {
+		if out := docker(t, "network", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "n1") {
 			t.Errorf("network n1 lost: %q", out)
 		}
 		if pluginInstalled {
@@ -369,7 +373,7 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("reboot", func(t *testing.T) {
-		docker("run", "-d", "--name", "survivor", "--restart", "always", "--stop-timeout", "1", "--network", "n1", Image, "sleep", "600")
+		docker(t, "run", "-d", "--name", "survivor", "--restart", "always", "--stop-timeout", "1", "--network", "n1", Image, "sleep", "600")
 		marker := filepath.Join(h1.StateDir(), "kept")
 		if err := os.WriteFile(marker, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
@@ -396,9 +400,9 @@ func TestLab(t *testing.T) {
 			} else {
 				anchor = a
 			}
-			docker("info", "--format", "{{.Name}}")
-			docker("image", "inspect", Image)
-			if out := docker("network", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "n1") {
+			docker(t, "info", "--format", "{{.Name}}")
+			docker(t, "image", "inspect", Image)
+			if out := docker(t, "network", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "n1") {
 				t.Errorf("network n1 lost: %q", out)
 			}
 			if _, err := os.Stat(marker); err != nil {
@@ -453,8 +457,8 @@ func TestLab(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("plugin restarted by dockerd: pid %d -> %d", oldPID, newPID)
-		docker("network", "create", "-d", "dummy:latest", "dn2")
-		pluginID = docker("plugin", "inspect", "-f", "{{.Id}}", "dummy:latest")
+		docker(t, "network", "create", "-d", "dummy:latest", "dn2")
+		pluginID = docker(t, "plugin", "inspect", "-f", "{{.Id}}", "dummy:latest")
 	})
 
 	if t.Failed() {

@@ -46,6 +46,11 @@ func CreateVeth(h *nl.Handle, spec VethSpec) (retErr error) {
 	if err != nil {
 		return err
 	}
+	// Hairpin lets a container reach its own published port: the DNATed
+	// packet is bridged back out the port it came in on.
+	if err := h.LinkSetHairpin(host, true); err != nil {
+		return fmt.Errorf("set hairpin on %q: %w", spec.Host, err)
+	}
 	if err := h.LinkSetUp(host); err != nil {
 		return fmt.Errorf("set %q up: %w", spec.Host, err)
 	}

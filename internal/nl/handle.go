@@ -142,6 +142,10 @@ func (h *Handle) LinkSetMTU(l netlink.Link, mtu int) error { return h.h.LinkSetM
 // LinkSetMaster enslaves l to master (a bridge).
 func (h *Handle) LinkSetMaster(l, master netlink.Link) error { return h.h.LinkSetMaster(l, master) }
 
+// LinkSetHairpin lets a bridge port send frames back out the port they came
+// in on.
+func (h *Handle) LinkSetHairpin(l netlink.Link, on bool) error { return h.h.LinkSetHairpin(l, on) }
+
 // LinkSetHardwareAddr sets a link's MAC address.
 func (h *Handle) LinkSetHardwareAddr(l netlink.Link, mac net.HardwareAddr) error {
 	return h.h.LinkSetHardwareAddr(l, mac)
