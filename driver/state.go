@@ -21,15 +21,15 @@ type Network struct {
 
 // Endpoint is a stored endpoint: one container's attachment to a network.
 type Endpoint struct {
-	ID            string         `json:"id"`
-	NetworkID     string         `json:"network_id"`
-	HostVeth      string         `json:"host_veth"`
-	ContainerVeth string         `json:"container_veth"`
-	MAC           string         `json:"mac"`
-	IPv4          netip.Prefix   `json:"ipv4,omitzero"`
-	IPv6          netip.Prefix   `json:"ipv6,omitzero"`
-	Ports         []PortBinding  `json:"ports,omitempty"`
-	Exposed       []ExposedPort  `json:"exposed,omitempty"`
+	ID            string        `json:"id"`
+	NetworkID     string        `json:"network_id"`
+	HostVeth      string        `json:"host_veth"`
+	ContainerVeth string        `json:"container_veth"`
+	MAC           string        `json:"mac"`
+	IPv4          netip.Prefix  `json:"ipv4,omitzero"`
+	IPv6          netip.Prefix  `json:"ipv6,omitzero"`
+	Ports         []PortBinding `json:"ports,omitempty"`
+	Exposed       []ExposedPort `json:"exposed,omitempty"`
 }
 
 func (d *Driver) saveNetwork(n *Network) error {
