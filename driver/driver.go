@@ -5,21 +5,22 @@
 package driver
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/weftnet/weft/firewall"
+	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/store"
 )
 
-// Error classes; the plugin layer maps them to HTTP statuses.
+// Error classes (see internal/errdefs); the plugin layer maps them to HTTP
+// statuses.
 var (
-	ErrInvalid  = errors.New("invalid request")
-	ErrConflict = errors.New("conflict")
-	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errdefs.Invalid
+	ErrConflict = errdefs.Conflict
+	ErrNotFound = errdefs.NotFound
 )
 
 // Firewall programs the packet filter; *firewall.Firewall implements it.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
 )
 
@@ -19,10 +20,10 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	defer d.mu.Unlock()
 	n, ok := d.networks[req.NetworkID]
 	if !ok {
-		return nil, fmt.Errorf("%w: network %s is not a weft network on this host", ErrNotFound, short(req.NetworkID))
+		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", short(req.NetworkID))
 	}
 	if req.Interface == nil {
-		return nil, fmt.Errorf("%w: CreateEndpoint without an interface", ErrInvalid)
+		return nil, errdefs.Errorf(ErrInvalid, "CreateEndpoint without an interface")
 	}
 	ep, err := newEndpoint(n, req)
 	if err != nil {
@@ -80,7 +81,7 @@ func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, err
 	if req.Interface.MacAddress != "" {
 		mac, err := net.ParseMAC(req.Interface.MacAddress)
 		if err != nil {
-			return nil, fmt.Errorf("%w: invalid --mac-address %q: %v", ErrInvalid, req.Interface.MacAddress, err)
+			return nil, errdefs.Errorf(ErrInvalid, "invalid --mac-address %q: %v", req.Interface.MacAddress, err)
 		}
 		ep.MAC = mac.String()
 	} else {
@@ -102,10 +103,10 @@ func endpointAddress(n *Network, s string, v6 bool) (netip.Prefix, error) {
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil || p.Addr().Is6() != v6 {
-		return netip.Prefix{}, fmt.Errorf("%w: invalid endpoint address %q", ErrInvalid, s)
+		return netip.Prefix{}, errdefs.Errorf(ErrInvalid, "invalid endpoint address %q", s)
 	}
 	if _, ok := n.subnetOf(p.Addr()); !ok {
-		return netip.Prefix{}, fmt.Errorf("%w: address %s is outside the subnets of network %s", ErrInvalid, p.Addr(), short(n.ID))
+		return netip.Prefix{}, errdefs.Errorf(ErrInvalid, "address %s is outside the subnets of network %s", p.Addr(), short(n.ID))
 	}
 	return p, nil
 }

@@ -1,9 +1,9 @@
 package driver
 
 import (
-	"fmt"
-
 	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/internal/errdefs"
 )
 
 // Join tells dockerd which link to move into the container and which
@@ -14,11 +14,11 @@ func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
-		return nil, fmt.Errorf("%w: endpoint %s is not known to weft", ErrNotFound, short(req.EndpointID))
+		return nil, errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", short(req.EndpointID))
 	}
 	n, ok := d.networks[ep.NetworkID]
 	if !ok {
-		return nil, fmt.Errorf("%w: network %s is not a weft network on this host", ErrNotFound, short(ep.NetworkID))
+		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", short(ep.NetworkID))
 	}
 	resp := &network.JoinResponse{
 		InterfaceName: network.InterfaceName{SrcName: ep.ContainerVeth, DstPrefix: n.Config.IfacePrefix},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
 )
 
@@ -29,15 +30,13 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 	}
 	for _, other := range d.networks {
 		if other.Config.Bridge == cfg.Bridge {
-			return fmt.Errorf("%w: invalid value %q for option %s: weft network %s already uses that bridge",
-				ErrConflict, cfg.Bridge, OptBridgeName, short(other.ID))
+			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses that bridge", cfg.Bridge, OptBridgeName, short(other.ID))
 		}
 	}
 	if exists, err := link.Exists(d.nl, cfg.Bridge); err != nil {
 		return err
 	} else if exists {
-		return fmt.Errorf("%w: invalid value %q for option %s: a network interface with that name already exists on this host; choose another name",
-			ErrConflict, cfg.Bridge, OptBridgeName)
+		return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: a network interface with that name already exists on this host; choose another name", cfg.Bridge, OptBridgeName)
 	}
 
 	n := &Network{ID: req.NetworkID, Config: cfg}
@@ -88,7 +87,7 @@ func (d *Driver) ensureNetworkLinks(n *Network) error {
 	}
 	if err := link.EnsureBridge(d.nl, spec); err != nil {
 		if errors.Is(err, link.ErrExists) {
-			return fmt.Errorf("%w: invalid value %q for option %s: %v", ErrConflict, n.Config.Bridge, OptBridgeName, err)
+			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: %v", n.Config.Bridge, OptBridgeName, err)
 		}
 		return err
 	}
@@ -116,7 +115,7 @@ func (d *Driver) tuneBridge(n *Network) error {
 		}
 		for _, key := range keys {
 			if err := d.sysctls.Set(key, "1"); err != nil {
-				return fmt.Errorf("%w: %s=false needs the br_netfilter kernel module (modprobe br_netfilter): %v", ErrInvalid, OptICC, err)
+				return errdefs.Errorf(ErrInvalid, "%s=false needs the br_netfilter kernel module (modprobe br_netfilter): %v", OptICC, err)
 			}
 		}
 	}

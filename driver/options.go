@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
 )
 
@@ -70,7 +71,7 @@ type Subnet struct {
 
 // optionError names the option, the value and what is accepted.
 func optionError(opt, value, accepted string) error {
-	return fmt.Errorf("%w: invalid value %q for option %s: %s", ErrInvalid, value, opt, accepted)
+	return errdefs.Errorf(ErrInvalid, "invalid value %q for option %s: %s", value, opt, accepted)
 }
 
 // parseNetworkConfig turns CreateNetwork's request into a NetworkConfig,
@@ -104,7 +105,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 			cfg.Mode = value
 		case OptBridgeName:
 			if err := link.ValidateName(value); err != nil {
-				return cfg, fmt.Errorf("%w: invalid value for option %s: %v", ErrInvalid, key, err)
+				return cfg, errdefs.Errorf(ErrInvalid, "invalid value for option %s: %v", key, err)
 			}
 			cfg.Bridge = value
 		case OptICC:
@@ -136,8 +137,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 			}
 			cfg.IfacePrefix = value
 		default:
-			return cfg, fmt.Errorf("%w: unknown option %q for weft networks; accepted options are: %s",
-				ErrInvalid, key, strings.Join(acceptedOptions(), ", "))
+			return cfg, errdefs.Errorf(ErrInvalid, "unknown option %q for weft networks; accepted options are: %s", key, strings.Join(acceptedOptions(), ", "))
 		}
 	}
 	if cfg.IPv6 && cfg.MTU != 0 && cfg.MTU < minMTUIPv6 {
@@ -150,7 +150,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 		return cfg, err
 	}
 	if cfg.IPv6 && len(cfg.IPv6Subnets) == 0 {
-		return cfg, fmt.Errorf("%w: --ipv6 needs an IPv6 subnet: add --subnet with an IPv6 prefix such as fd00:1::/64", ErrInvalid)
+		return cfg, errdefs.Errorf(ErrInvalid, "--ipv6 needs an IPv6 subnet: add --subnet with an IPv6 prefix such as fd00:1::/64")
 	}
 	return cfg, nil
 }
@@ -169,7 +169,7 @@ func genericOptions(opts map[string]interface{}) (map[string]string, error) {
 	}
 	m, ok := raw.(map[string]interface{})
 	if !ok {
-		return nil, fmt.Errorf("%w: driver options arrived as %T, expected an object", ErrInvalid, raw)
+		return nil, errdefs.Errorf(ErrInvalid, "driver options arrived as %T, expected an object", raw)
 	}
 	for k, v := range m {
 		switch v := v.(type) {
@@ -180,7 +180,7 @@ func genericOptions(opts map[string]interface{}) (map[string]string, error) {
 		case float64:
 			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
 		default:
-			return nil, fmt.Errorf("%w: option %s has a value of type %T, expected a string", ErrInvalid, k, v)
+			return nil, errdefs.Errorf(ErrInvalid, "option %s has a value of type %T, expected a string", k, v)
 		}
 	}
 	return out, nil
@@ -196,7 +196,7 @@ func boolOption(opts map[string]interface{}, key string) (bool, error) {
 	case string:
 		return parseBool(key, v)
 	default:
-		return false, fmt.Errorf("%w: %s has a value of type %T, expected true or false", ErrInvalid, key, v)
+		return false, errdefs.Errorf(ErrInvalid, "%s has a value of type %T, expected true or false", key, v)
 	}
 }
 
@@ -221,17 +221,17 @@ func parseIPAMData(data []*network.IPAMData, v6 bool) ([]Subnet, error) {
 		}
 		pool, err := netip.ParsePrefix(d.Pool)
 		if err != nil || pool.Addr().Is6() != v6 {
-			return nil, fmt.Errorf("%w: IPAM returned %q as an %s subnet, which is not an %s CIDR", ErrInvalid, d.Pool, family, family)
+			return nil, errdefs.Errorf(ErrInvalid, "IPAM returned %q as an %s subnet, which is not an %s CIDR", d.Pool, family, family)
 		}
 		pool = pool.Masked()
 		s := Subnet{Pool: pool}
 		if d.Gateway != "" {
 			gw, err := parseAddrOrPrefix(d.Gateway, pool.Bits())
 			if err != nil {
-				return nil, fmt.Errorf("%w: invalid --gateway %q: %v", ErrInvalid, d.Gateway, err)
+				return nil, errdefs.Errorf(ErrInvalid, "invalid --gateway %q: %v", d.Gateway, err)
 			}
 			if !pool.Contains(gw.Addr()) {
-				return nil, fmt.Errorf("%w: --gateway %s is outside --subnet %s", ErrInvalid, gw.Addr(), pool)
+				return nil, errdefs.Errorf(ErrInvalid, "--gateway %s is outside --subnet %s", gw.Addr(), pool)
 			}
 			s.Gateway = netip.PrefixFrom(gw.Addr(), pool.Bits())
 		}
@@ -240,7 +240,7 @@ func parseIPAMData(data []*network.IPAMData, v6 bool) ([]Subnet, error) {
 	for i := range subnets {
 		for j := range i {
 			if subnets[i].Pool.Overlaps(subnets[j].Pool) {
-				return nil, fmt.Errorf("%w: subnets %s and %s overlap", ErrInvalid, subnets[j].Pool, subnets[i].Pool)
+				return nil, errdefs.Errorf(ErrInvalid, "subnets %s and %s overlap", subnets[j].Pool, subnets[i].Pool)
 			}
 		}
 	}

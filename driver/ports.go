@@ -12,6 +12,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/weftnet/weft/firewall"
+	"github.com/weftnet/weft/internal/errdefs"
 )
 
 // Labels dockerd passes in Join and ProgramExternalConnectivity options.
@@ -84,15 +85,15 @@ func decodeLabel(raw any, v any) error {
 func parsePortBindings(raw any) ([]PortBinding, error) {
 	var bindings []PortBinding
 	if err := decodeLabel(raw, &bindings); err != nil {
-		return nil, fmt.Errorf("%w: unreadable %s: %v", ErrInvalid, keyPortMap, err)
+		return nil, errdefs.Errorf(ErrInvalid, "unreadable %s: %v", keyPortMap, err)
 	}
 	for _, b := range bindings {
 		if _, ok := protoNames[b.Proto]; !ok {
-			return nil, fmt.Errorf("%w: published port %d uses protocol %d; weft publishes tcp, udp and sctp", ErrInvalid, b.Port, b.Proto)
+			return nil, errdefs.Errorf(ErrInvalid, "published port %d uses protocol %d; weft publishes tcp, udp and sctp", b.Port, b.Proto)
 		}
 		if b.HostIP != "" {
 			if _, err := netip.ParseAddr(b.HostIP); err != nil {
-				return nil, fmt.Errorf("%w: invalid host address %q in -p", ErrInvalid, b.HostIP)
+				return nil, errdefs.Errorf(ErrInvalid, "invalid host address %q in -p", b.HostIP)
 			}
 		}
 	}
@@ -102,7 +103,7 @@ func parsePortBindings(raw any) ([]PortBinding, error) {
 func parseExposedPorts(raw any) ([]ExposedPort, error) {
 	var ports []ExposedPort
 	if err := decodeLabel(raw, &ports); err != nil {
-		return nil, fmt.Errorf("%w: unreadable %s: %v", ErrInvalid, keyExposedPorts, err)
+		return nil, errdefs.Errorf(ErrInvalid, "unreadable %s: %v", keyExposedPorts, err)
 	}
 	return ports, nil
 }
@@ -122,7 +123,7 @@ func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnect
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
-		return fmt.Errorf("%w: endpoint %s is not known to weft", ErrNotFound, short(req.EndpointID))
+		return errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", short(req.EndpointID))
 	}
 	n := d.networks[ep.NetworkID]
 	log := d.epLog(ep.NetworkID, ep.ID)
@@ -218,17 +219,17 @@ func (d *Driver) choosePort(b *PortBinding, taken []PortBinding) error {
 	if first == last {
 		return lastErr
 	}
-	return fmt.Errorf("%w: no free host port in %d-%d for %s: %v", ErrConflict, first, last, protoNames[b.Proto], lastErr)
+	return errdefs.Errorf(ErrConflict, "no free host port in %d-%d for %s: %v", first, last, protoNames[b.Proto], lastErr)
 }
 
 func portFree(b PortBinding, taken []PortBinding) error {
 	for _, t := range taken {
 		if t.Proto == b.Proto && t.HostPort == b.HostPort && hostIPsOverlap(t.HostIP, b.HostIP) {
-			return fmt.Errorf("%w: cannot publish %s: another weft container already publishes it", ErrConflict, b)
+			return errdefs.Errorf(ErrConflict, "cannot publish %s: another weft container already publishes it", b)
 		}
 	}
 	if err := probeSocket(b); err != nil {
-		return fmt.Errorf("%w: cannot publish %s: %v", ErrConflict, b, err)
+		return errdefs.Errorf(ErrConflict, "cannot publish %s: %v", b, err)
 	}
 	return nil
 }

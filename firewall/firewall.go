@@ -35,12 +35,13 @@
 package firewall
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/weftnet/weft/internal/errdefs"
 )
 
 // Chains weft owns. Nothing else may write to them: Apply replaces their
@@ -62,9 +63,9 @@ const (
 var (
 	// ErrInvalid marks a malformed Ruleset (bad bridge name, unknown
 	// protocol, container address outside its network...).
-	ErrInvalid = errors.New("invalid firewall ruleset")
+	ErrInvalid = errdefs.Invalid
 	// ErrConflict marks two port mappings that claim the same host port.
-	ErrConflict = errors.New("conflicting port mappings")
+	ErrConflict = errdefs.Conflict
 )
 
 // Config tells a Firewall which commands to run.

@@ -2,27 +2,18 @@ package firewall
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/weftnet/weft/internal/errdefs"
 )
 
 // maxBridgeName is the kernel's limit on an interface name (IFNAMSIZ - 1).
 const maxBridgeName = 15
 
-// classError is a user-facing message that belongs to one error class.
-type classError struct {
-	class error
-	msg   string
-}
-
-func (e *classError) Error() string { return e.msg }
-func (e *classError) Unwrap() error { return e.class }
-
-func errorf(class error, format string, args ...any) error {
-	return &classError{class: class, msg: fmt.Sprintf(format, args...)}
-}
+// errorf makes an error of one class; see internal/errdefs.
+var errorf = errdefs.Errorf
 
 // Validate reports whether Apply would accept r, without touching the
 // kernel: the driver can check a candidate Ruleset (say, with one more

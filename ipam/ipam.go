@@ -13,13 +13,12 @@
 package ipam
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 	"sync"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/store"
 )
 
@@ -56,29 +55,19 @@ const (
 var (
 	// ErrInvalid marks a malformed request (bad CIDR, address outside the
 	// subnet, unknown address space...).
-	ErrInvalid = errors.New("invalid request")
+	ErrInvalid = errdefs.Invalid
 	// ErrConflict marks a request that clashes with existing state
 	// (overlapping subnet, address already in use).
-	ErrConflict = errors.New("conflict")
+	ErrConflict = errdefs.Conflict
 	// ErrExhausted marks a request that cannot be met because everything
 	// is in use (no free default pool, no free address).
-	ErrExhausted = errors.New("exhausted")
+	ErrExhausted = errdefs.Exhausted
 	// ErrNotFound marks a request naming a pool weft does not know.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.NotFound
 )
 
-// classError is a user-facing message that belongs to one error class.
-type classError struct {
-	class error
-	msg   string
-}
-
-func (e *classError) Error() string { return e.msg }
-func (e *classError) Unwrap() error { return e.class }
-
-func errorf(class error, format string, args ...any) error {
-	return &classError{class: class, msg: fmt.Sprintf(format, args...)}
-}
+// errorf makes an error of one class; see internal/errdefs.
+var errorf = errdefs.Errorf
 
 // Service allocates pools and addresses. It is safe for concurrent use.
 type Service struct {

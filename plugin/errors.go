@@ -4,21 +4,18 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/weftnet/weft/driver"
-	"github.com/weftnet/weft/ipam"
+	"github.com/weftnet/weft/internal/errdefs"
 )
-
-var errBadRequest = errors.New("bad request")
 
 // statusOf maps an error class to an HTTP status. Never 404: dockerd reads
 // 404 as "this plugin does not implement the call".
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, driver.ErrInvalid), errors.Is(err, ipam.ErrInvalid):
+	case errors.Is(err, errdefs.Invalid):
 		return http.StatusBadRequest
-	case errors.Is(err, driver.ErrConflict), errors.Is(err, ipam.ErrConflict), errors.Is(err, ipam.ErrExhausted):
+	case errors.Is(err, errdefs.Conflict), errors.Is(err, errdefs.Exhausted):
 		return http.StatusConflict
-	case errors.Is(err, driver.ErrNotFound), errors.Is(err, ipam.ErrNotFound):
+	case errors.Is(err, errdefs.NotFound):
 		return http.StatusGone
 	default:
 		return http.StatusInternalServerError

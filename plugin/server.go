@@ -18,6 +18,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
 
+	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/ipam"
 )
 
@@ -97,7 +98,7 @@ func handle[Req any, Resp any](s *Server, name string, fn func(*Req) (Resp, erro
 			err = json.Unmarshal(body, req)
 		}
 		if err != nil {
-			s.fail(w, name, nil, fmt.Errorf("%w: cannot decode %s request: %v", errBadRequest, name, err))
+			s.fail(w, name, nil, errdefs.Errorf(errdefs.Invalid, "cannot decode %s request: %v", name, err))
 			return
 		}
 		log := s.log.WithFields(idFields(body)).WithField("call", name)
