@@ -123,6 +123,11 @@ func TestReboot(t *testing.T) {
 	network(t, net, "--subnet", "10.32.0.0/24")
 	run(t, net+"-a", "--network", net, "--restart", "always")
 	run(t, net+"-b", "--network", net, "--restart", "always")
+	// A /30 holds the gateway and one container: that container can only
+	// come back after the reboot if its old address was released, not leaked.
+	tight := netName(t, "tight")
+	network(t, tight, "--subnet", "10.33.0.0/30")
+	run(t, tight+"-only", "--network", tight, "--restart", "always")
 	if err := host.Reboot(ctx(t)); err != nil {
 		t.Fatalf("reboot: %v\n%s", err, tail(host.Logs(), 40))
 	}
@@ -132,8 +137,15 @@ func TestReboot(t *testing.T) {
 		return err
 	})
 	reaches(t, net+"-a", ext.Addr.String(), true)
-	docker(t, host, "rm", "-f", net+"-a", net+"-b")
-	docker(t, host, "network", "rm", net)
+	eventually(t, 30*time.Second, "the container on the full /30 is back", func() error {
+		out, err := host.Docker(context.Background(), "inspect", "-f", "{{.State.Running}}", tight+"-only")
+		if err != nil || out != "true" {
+			return fmt.Errorf("running=%q %v", out, err)
+		}
+		return nil
+	})
+	docker(t, host, "rm", "-f", net+"-a", net+"-b", tight+"-only")
+	docker(t, host, "network", "rm", net, tight)
 	// After a reboot, Docker's own rules were rebuilt too; compare weft's part.
 	if after := hostState(t); after != before {
 		t.Errorf("after reboot and removal the host differs:\nbefore:\n%s\nafter:\n%s", before, after)
