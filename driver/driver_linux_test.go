@@ -221,3 +221,53 @@ func TestRestoreAfterReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIPv6OnlyNetwork: v28+ engines can send no IPv4 data at all (--ipv4=false).
+func TestIPv6OnlyNetwork(t *testing.T) {
+	h := newHarness(t)
+	req := &network.CreateNetworkRequest{NetworkID: netID, Options: map[string]interface{}{keyEnableIPv6: true},
+		IPv4Data: []*network.IPAMData{}, IPv6Data: []*network.IPAMData{{Pool: "fd00:7::/64", Gateway: "fd00:7::1/64"}}}
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID,
+		Interface: &network.EndpointInterface{AddressIPv6: "fd00:7::5/64"}}); err != nil {
+		t.Fatal(err)
+	}
+	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if join.Gateway != "" || join.GatewayIPv6 != "fd00:7::1" {
+		t.Fatalf("join %+v: want only the IPv6 gateway", join)
+	}
+	if fwd := h.ns.MustRun(t, "sysctl", "-n", "net.ipv6.conf.all.forwarding"); strings.TrimSpace(fwd) != "1" {
+		t.Errorf("IPv6 forwarding not enabled for an IPv6 network: %q", fwd)
+	}
+}
+
+// TestBridgeTuning: the kernel settings published ports and ICC rely on.
+func TestBridgeTuning(t *testing.T) {
+	h := newHarness(t)
+	h.ns.MustRun(t, "sysctl", "-w", "net.bridge.bridge-nf-call-iptables=0")
+	if err := h.d.CreateNetwork(bridgeReq(map[string]interface{}{OptICC: "false"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]string{
+		"net.bridge.bridge-nf-call-iptables":           "1", // ICC off works only through br_netfilter
+		"net.ipv4.conf.wf-aaaaaaaaaaaa.route_localnet": "1", // published ports answer on 127.0.0.1
+		"net.ipv4.ip_forward":                          "1",
+	}
+	for key, want := range checks {
+		if got := strings.TrimSpace(h.ns.MustRun(t, "sysctl", "-n", key)); got != want {
+			t.Errorf("%s = %s, want %s", key, got, want)
+		}
+	}
+	hostVeth, _ := link.VethNames(epID)
+	if out := h.ns.MustRun(t, "ip", "-d", "link", "show", hostVeth); !strings.Contains(out, "hairpin on") {
+		t.Errorf("bridge port %s has hairpin off; a container could not reach its own published port:\n%s", hostVeth, out)
+	}
+}
