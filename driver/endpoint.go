@@ -9,11 +9,14 @@ import (
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/macvlan"
 )
 
-// CreateEndpoint creates the endpoint's veth pair on the network's bridge.
-// The container side stays in the host namespace until dockerd moves it in
-// after Join. When dockerd gave no MAC, weft picks one and returns it.
+// CreateEndpoint creates the link the container will get: a veth pair on the
+// network's bridge, or a macvlan/ipvlan child of its parent. The link stays
+// in the host namespace until dockerd moves it in after Join. When dockerd
+// gave no MAC (and the mode lets weft choose one), weft picks one and
+// returns it.
 func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.CreateEndpointResponse, retErr error) {
 	log := d.epLog(req.NetworkID, req.EndpointID)
 	d.mu.Lock()
@@ -25,13 +28,15 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	if req.Interface == nil {
 		return nil, errdefs.Errorf(ErrInvalid, "CreateEndpoint without an interface")
 	}
+	be := d.backendOf(n)
 	ep, err := newEndpoint(n, req)
 	if err != nil {
 		return nil, err
 	}
+	be.nameEndpoint(ep)
 	if old, ok := d.endpoints[ep.ID]; ok {
 		// dockerd retried after a crash: the first attempt may be complete.
-		if exists, _ := link.Exists(d.nl, old.HostVeth); exists {
+		if exists, _ := link.Exists(d.nl, old.Link); exists {
 			return endpointResponse(req, old), nil
 		}
 		ep = old
@@ -43,34 +48,27 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	defer func() {
 		if retErr != nil {
 			delete(d.endpoints, ep.ID)
-			d.removeEndpoint(ep)
+			be.deleteEndpoint(n, ep)
 			if err := d.deleteEndpointRecord(ep.ID); err != nil {
 				log.WithError(err).Warn("could not remove the record of an endpoint that failed to create")
 			}
 		}
 	}()
-	mac, _ := net.ParseMAC(ep.MAC)
-	// A leftover pair from a crash in the middle of this call is replaced.
-	if err := link.Delete(d.nl, ep.HostVeth); err != nil {
+	// A leftover link from a crash in the middle of this call is replaced.
+	be.deleteEndpoint(n, ep)
+	if err := be.createEndpoint(n, ep); err != nil {
 		return nil, err
 	}
-	if err := link.Delete(d.nl, ep.ContainerVeth); err != nil {
-		return nil, err
-	}
-	err = link.CreateVeth(d.nl, link.VethSpec{
-		Host: ep.HostVeth, Container: ep.ContainerVeth, Bridge: n.Config.Bridge, MTU: n.Config.MTU, MAC: mac,
-	})
-	if err != nil {
-		return nil, err
-	}
-	log.WithFields(map[string]any{"ipv4": ep.IPv4, "ipv6": ep.IPv6, "link": ep.HostVeth}).Info("endpoint created")
+	log.WithFields(map[string]any{"ipv4": ep.IPv4, "ipv6": ep.IPv6, "link": ep.Link}).Info("endpoint created")
 	return endpointResponse(req, ep), nil
 }
 
 // newEndpoint validates the addresses dockerd sends and names the links.
 func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, error) {
 	ep := &Endpoint{ID: req.EndpointID, NetworkID: n.ID}
-	ep.HostVeth, ep.ContainerVeth = link.VethNames(req.EndpointID)
+	if n.Config.Mode != ModeBridge {
+		ep.Link = macvlan.ChildName(n.kind(), req.EndpointID)
+	}
 	var err error
 	if ep.IPv4, err = endpointAddress(n, req.Interface.Address, false); err != nil {
 		return nil, err
@@ -78,13 +76,17 @@ func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, err
 	if ep.IPv6, err = endpointAddress(n, req.Interface.AddressIPv6, true); err != nil {
 		return nil, err
 	}
-	if req.Interface.MacAddress != "" {
+	sharesParentMAC := n.kind() == macvlan.Ipvlan && n.Config.Mode == ModeIpvlan || n.Config.MacvlanMode == "passthru"
+	switch {
+	case req.Interface.MacAddress != "" && sharesParentMAC:
+		return nil, errdefs.Errorf(ErrInvalid, "--mac-address cannot be used on this network: its containers use the MAC address of parent %s", n.parentLink())
+	case req.Interface.MacAddress != "":
 		mac, err := net.ParseMAC(req.Interface.MacAddress)
 		if err != nil {
 			return nil, errdefs.Errorf(ErrInvalid, "invalid --mac-address %q: %v", req.Interface.MacAddress, err)
 		}
 		ep.MAC = mac.String()
-	} else {
+	case !sharesParentMAC:
 		ep.MAC = macFor(ep).String()
 	}
 	if opts, ok := req.Options[keyExposedPorts]; ok {
@@ -129,7 +131,7 @@ func macFor(ep *Endpoint) net.HardwareAddr {
 // endpointResponse fills only what dockerd left empty: echoing a field it set
 // makes it fail with "driver modified interface".
 func endpointResponse(req *network.CreateEndpointRequest, ep *Endpoint) *network.CreateEndpointResponse {
-	if req.Interface.MacAddress != "" {
+	if req.Interface.MacAddress != "" || ep.MAC == "" {
 		return &network.CreateEndpointResponse{}
 	}
 	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: ep.MAC}}
@@ -146,7 +148,8 @@ func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 		return nil
 	}
 	delete(d.endpoints, ep.ID)
-	d.removeEndpoint(ep)
+	n := d.networkOrStub(ep.NetworkID)
+	d.backendOf(n).deleteEndpoint(n, ep)
 	if len(ep.Ports) > 0 {
 		if err := d.applyFirewall(); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Warn("could not remove published ports")
@@ -159,14 +162,25 @@ func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 	return nil
 }
 
-// removeEndpoint deletes the endpoint's links (one side takes the other
-// with it); failures are logged.
-func (d *Driver) removeEndpoint(ep *Endpoint) {
-	for _, name := range []string{ep.HostVeth, ep.ContainerVeth} {
+// deleteLinks deletes an endpoint's links by name; failures are logged.
+func (d *Driver) deleteLinks(ep *Endpoint, names ...string) {
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
 		if err := link.Delete(d.nl, name); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).WithField("link", name).Warn("could not delete link")
 		}
 	}
+}
+
+// networkOrStub returns the endpoint's network, or a bridge-mode stand-in
+// when the network is gone, so its links can still be deleted by name.
+func (d *Driver) networkOrStub(id string) *Network {
+	if n, ok := d.networks[id]; ok {
+		return n
+	}
+	return &Network{ID: id, Config: NetworkConfig{Mode: ModeBridge}}
 }
 
 // EndpointInfo reports an endpoint's published ports, as Docker's bridge does.

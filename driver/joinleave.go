@@ -21,19 +21,12 @@ func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
 		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", short(ep.NetworkID))
 	}
 	resp := &network.JoinResponse{
-		InterfaceName: network.InterfaceName{SrcName: ep.ContainerVeth, DstPrefix: n.Config.IfacePrefix},
-		// weft gives every non-internal endpoint a gateway of its own; this
+		InterfaceName: network.InterfaceName{SrcName: ep.Link, DstPrefix: n.Config.IfacePrefix},
+		// weft gives every non-internal endpoint a way out of its own; this
 		// also keeps dockerd from adding a docker_gwbridge interface.
 		DisableGatewayService: true,
 	}
-	if !n.Config.Internal {
-		if s, ok := n.subnetOf(ep.IPv4.Addr()); ep.IPv4.IsValid() && ok && s.Gateway.IsValid() {
-			resp.Gateway = s.Gateway.Addr().String()
-		}
-		if s, ok := n.subnetOf(ep.IPv6.Addr()); ep.IPv6.IsValid() && ok && s.Gateway.IsValid() {
-			resp.GatewayIPv6 = s.Gateway.Addr().String()
-		}
-	}
+	d.backendOf(n).join(n, ep, resp)
 	d.epLog(n.ID, ep.ID).WithField("sandbox", req.SandboxKey).Debug("joined")
 	return resp, nil
 }

@@ -1,8 +1,6 @@
 package driver
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 
 	"github.com/docker/go-plugins-helpers/network"
@@ -28,15 +26,10 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 		log.Info("network already known, making sure it is in place")
 		return d.ensureNetwork(n)
 	}
-	for _, other := range d.networks {
-		if other.Config.Bridge == cfg.Bridge {
-			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses that bridge", cfg.Bridge, OptBridgeName, short(other.ID))
+	if cfg.Mode == ModeBridge {
+		if err := d.checkBridgeName(cfg.Bridge); err != nil {
+			return err
 		}
-	}
-	if exists, err := link.Exists(d.nl, cfg.Bridge); err != nil {
-		return err
-	} else if exists {
-		return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: a network interface with that name already exists on this host; choose another name", cfg.Bridge, OptBridgeName)
 	}
 
 	n := &Network{ID: req.NetworkID, Config: cfg}
@@ -58,99 +51,54 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 	if err := d.ensureNetwork(n); err != nil {
 		return err
 	}
-	log.WithField("bridge", cfg.Bridge).Info("network created")
+	// The backend may have learnt something to keep (it owns the parent).
+	if err := d.saveNetwork(n); err != nil {
+		return err
+	}
+	log.WithFields(map[string]any{"mode": cfg.Mode, "bridge": cfg.Bridge, "parent": n.parentLinkIfAny()}).Info("network created")
 	return nil
 }
 
-// ensureNetwork makes the kernel hold the bridge, its addresses and the
-// firewall rules of n. Callers hold d.mu.
+// checkBridgeName refuses a bridge name another weft network or any other
+// link already has.
+func (d *Driver) checkBridgeName(name string) error {
+	for _, other := range d.networks {
+		if other.Config.Mode == ModeBridge && other.Config.Bridge == name {
+			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses that bridge", name, OptBridgeName, short(other.ID))
+		}
+	}
+	if exists, err := link.Exists(d.nl, name); err != nil {
+		return err
+	} else if exists {
+		return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: a network interface with that name already exists on this host; choose another name", name, OptBridgeName)
+	}
+	return nil
+}
+
+// parentLinkIfAny is the parent link of a macvlan or ipvlan network, for logs.
+func (n *Network) parentLinkIfAny() string {
+	if n.Config.Mode == ModeBridge {
+		return ""
+	}
+	return n.parentLink()
+}
+
+// ensureNetwork makes the kernel hold the network's links and firewall
+// rules. Callers hold d.mu.
 func (d *Driver) ensureNetwork(n *Network) error {
-	if err := d.ensureNetworkLinks(n); err != nil {
+	if err := d.backendOf(n).ensureNetwork(n); err != nil {
 		return err
 	}
 	return d.applyFirewall()
 }
 
-// ensureNetworkLinks is ensureNetwork without the firewall, so restore can
-// apply the rules of all networks at once.
-func (d *Driver) ensureNetworkLinks(n *Network) error {
-	if err := d.enableForwarding(n); err != nil {
-		return err
-	}
-	spec := link.BridgeSpec{Name: n.Config.Bridge, MTU: n.Config.MTU, Seed: n.ID}
-	// Internal networks keep their gateway address too: the containers reach
-	// nothing beyond the bridge, but the host can still reach them.
-	for _, s := range append(append([]Subnet{}, n.Config.IPv4Subnets...), n.Config.IPv6Subnets...) {
-		if s.Gateway.IsValid() {
-			spec.Addresses = append(spec.Addresses, s.Gateway)
-		}
-	}
-	if err := link.EnsureBridge(d.nl, spec); err != nil {
-		if errors.Is(err, link.ErrExists) {
-			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: %v", n.Config.Bridge, OptBridgeName, err)
-		}
-		return err
-	}
-	return d.tuneBridge(n)
-}
-
-// tuneBridge sets the sysctls the network's rules rely on.
-func (d *Driver) tuneBridge(n *Network) error {
-	if d.sysctls == nil {
-		return nil
-	}
-	if len(n.Config.IPv4Subnets) > 0 && !n.Config.Internal {
-		// Published ports answer on 127.0.0.1 too, as Docker's do: the
-		// DNATed packet from loopback must be routable onto the bridge.
-		if err := d.sysctls.Set("net/ipv4/conf/"+n.Config.Bridge+"/route_localnet", "1"); err != nil {
-			return err
-		}
-	}
-	if !n.Config.ICC {
-		// Traffic between two ports of one bridge meets iptables only when
-		// br_netfilter hands it over; without that ICC off would do nothing.
-		keys := []string{"net/bridge/bridge-nf-call-iptables"}
-		if len(n.Config.IPv6Subnets) > 0 {
-			keys = append(keys, "net/bridge/bridge-nf-call-ip6tables")
-		}
-		for _, key := range keys {
-			if err := d.sysctls.Set(key, "1"); err != nil {
-				return errdefs.Errorf(ErrInvalid, "%s=false needs the br_netfilter kernel module (modprobe br_netfilter): %v", OptICC, err)
-			}
-		}
-	}
-	return nil
-}
-
-// enableForwarding turns on routing for the address families n uses; hosts
-// running Docker already route IPv4, IPv6 forwarding is often off.
-func (d *Driver) enableForwarding(n *Network) error {
-	if d.sysctls == nil || n.Config.Internal {
-		return nil
-	}
-	if len(n.Config.IPv4Subnets) > 0 {
-		if err := d.sysctls.Set("net/ipv4/ip_forward", "1"); err != nil {
-			return fmt.Errorf("enable IPv4 forwarding: %w", err)
-		}
-	}
-	if len(n.Config.IPv6Subnets) > 0 {
-		if err := d.sysctls.Set("net/ipv6/conf/all/forwarding", "1"); err != nil {
-			return fmt.Errorf("enable IPv6 forwarding: %w", err)
-		}
-	}
-	return nil
-}
-
 // teardownNetwork removes the network's kernel state; n must already be out
 // of d.networks. Failures are logged: a delete always goes through.
 func (d *Driver) teardownNetwork(n *Network) {
-	log := d.netLog(n.ID)
 	if err := d.applyFirewall(); err != nil {
-		log.WithError(err).Warn("could not update firewall rules")
+		d.netLog(n.ID).WithError(err).Warn("could not update firewall rules")
 	}
-	if err := link.Delete(d.nl, n.Config.Bridge); err != nil {
-		log.WithError(err).Warn("could not delete bridge")
-	}
+	d.backendOf(n).deleteNetwork(n)
 }
 
 // DeleteNetwork removes the bridge, the rules and the record. Deleting a
@@ -168,8 +116,8 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 	// would keep veths on the bridge: drop them with it.
 	for id, ep := range d.endpoints {
 		if ep.NetworkID == n.ID {
-			d.removeEndpoint(ep)
 			delete(d.endpoints, id)
+			d.backendOf(n).deleteEndpoint(n, ep)
 		}
 	}
 	delete(d.networks, n.ID)
@@ -179,6 +127,18 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 	}
 	d.netLog(n.ID).Info("network deleted")
 	return nil
+}
+
+// gateways returns the gateway addresses of the subnets holding the
+// endpoint's addresses, as Join wants them (plain IPs).
+func (n *Network) gateways(ep *Endpoint) (v4, v6 string) {
+	if s, ok := n.subnetOf(ep.IPv4.Addr()); ep.IPv4.IsValid() && ok && s.Gateway.IsValid() {
+		v4 = s.Gateway.Addr().String()
+	}
+	if s, ok := n.subnetOf(ep.IPv6.Addr()); ep.IPv6.IsValid() && ok && s.Gateway.IsValid() {
+		v6 = s.Gateway.Addr().String()
+	}
+	return v4, v6
 }
 
 // subnetOf returns the network's subnet holding addr.

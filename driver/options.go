@@ -11,6 +11,7 @@ import (
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/macvlan"
 )
 
 // Option names a user types after `docker network create -o`. Docker's own
@@ -23,6 +24,11 @@ const (
 	OptHostBindingIPv4 = "com.docker.network.bridge.host_binding_ipv4"
 	OptMTU             = "com.docker.network.driver.mtu"
 	OptIfacePrefix     = "com.docker.network.container_iface_prefix"
+	OptParent          = macvlan.OptParent
+	OptMacvlanMode     = "macvlan_mode"
+	OptIpvlanMode      = "ipvlan_mode"
+	OptIpvlanFlag      = "ipvlan_flag"
+	OptHostShim        = "host_shim"
 )
 
 // Keys dockerd itself puts at the top level of CreateNetwork's Options.
@@ -32,10 +38,21 @@ const (
 	keyInternal   = "com.docker.network.internal"
 )
 
-// ModeBridge is the only mode this build offers.
-const ModeBridge = "bridge"
+// Network modes.
+const (
+	ModeBridge  = "bridge"
+	ModeMacvlan = "macvlan"
+	ModeIpvlan  = "ipvlan"
+)
 
-var acceptedModes = []string{ModeBridge}
+var acceptedModes = []string{ModeBridge, ModeMacvlan, ModeIpvlan}
+
+// modeOptions lists the -o options each mode accepts.
+var modeOptions = map[string][]string{
+	ModeBridge:  {OptMode, OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
+	ModeMacvlan: {OptMode, OptParent, OptMacvlanMode, OptHostShim, OptMTU, OptIfacePrefix},
+	ModeIpvlan:  {OptMode, OptParent, OptIpvlanMode, OptIpvlanFlag, OptHostShim, OptMTU, OptIfacePrefix},
+}
 
 // MTU bounds: 68 is IPv4's minimum link MTU, 1280 IPv6's.
 const (
@@ -60,6 +77,13 @@ type NetworkConfig struct {
 	IPv6            bool       `json:"ipv6"`
 	IPv4Subnets     []Subnet   `json:"ipv4_subnets,omitempty"`
 	IPv6Subnets     []Subnet   `json:"ipv6_subnets,omitempty"`
+
+	// macvlan and ipvlan
+	Parent      string     `json:"parent,omitempty"` // as the user gave it; "" for a placeholder parent
+	MacvlanMode string     `json:"macvlan_mode,omitempty"`
+	IpvlanMode  string     `json:"ipvlan_mode,omitempty"`
+	IpvlanFlag  string     `json:"ipvlan_flag,omitempty"`
+	HostShim    netip.Addr `json:"host_shim,omitzero"`
 }
 
 // Subnet is one IPAM pool of a network and its gateway, e.g. pool
@@ -95,14 +119,24 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 	if err != nil {
 		return cfg, err
 	}
+	if mode, ok := generic[OptMode]; ok {
+		if !contains(acceptedModes, mode) {
+			return cfg, optionError(OptMode, mode, "accepted modes are "+strings.Join(acceptedModes, ", "))
+		}
+		cfg.Mode = mode
+	}
+	switch cfg.Mode {
+	case ModeMacvlan:
+		cfg.MacvlanMode = "bridge"
+	case ModeIpvlan:
+		cfg.IpvlanMode, cfg.IpvlanFlag = "l2", "bridge"
+	}
 	for _, key := range sortedKeys(generic) {
 		value := generic[key]
+		if !contains(modeOptions[cfg.Mode], key) {
+			return cfg, unknownOption(key, cfg.Mode)
+		}
 		switch key {
-		case OptMode:
-			if !contains(acceptedModes, value) {
-				return cfg, optionError(key, value, "accepted modes are "+strings.Join(acceptedModes, ", "))
-			}
-			cfg.Mode = value
 		case OptBridgeName:
 			if err := link.ValidateName(value); err != nil {
 				return cfg, errdefs.Errorf(ErrInvalid, "invalid value for option %s: %v", key, err)
@@ -136,8 +170,32 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 				return cfg, optionError(key, value, "use letters and digits, at most 14 characters")
 			}
 			cfg.IfacePrefix = value
-		default:
-			return cfg, errdefs.Errorf(ErrInvalid, "unknown option %q for weft networks; accepted options are: %s", key, strings.Join(acceptedOptions(), ", "))
+		case OptParent:
+			if _, err := macvlan.ParseParent(value); err != nil {
+				return cfg, err
+			}
+			cfg.Parent = value
+		case OptMacvlanMode:
+			if _, ok := macvlan.MacvlanModes[value]; !ok {
+				return cfg, optionError(key, value, "use "+macvlan.Names(macvlan.MacvlanModes))
+			}
+			cfg.MacvlanMode = value
+		case OptIpvlanMode:
+			if _, ok := macvlan.IpvlanModes[value]; !ok {
+				return cfg, optionError(key, value, "use "+macvlan.Names(macvlan.IpvlanModes))
+			}
+			cfg.IpvlanMode = value
+		case OptIpvlanFlag:
+			if _, ok := macvlan.IpvlanFlags[value]; !ok {
+				return cfg, optionError(key, value, "use "+macvlan.Names(macvlan.IpvlanFlags))
+			}
+			cfg.IpvlanFlag = value
+		case OptHostShim:
+			ip, perr := netip.ParseAddr(value)
+			if perr != nil {
+				return cfg, optionError(key, value, "use an address of the network's subnet for the host, such as 192.0.2.250")
+			}
+			cfg.HostShim = ip
 		}
 	}
 	if cfg.IPv6 && cfg.MTU != 0 && cfg.MTU < minMTUIPv6 {
@@ -149,14 +207,69 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 	if cfg.IPv6Subnets, err = parseIPAMData(req.IPv6Data, true); err != nil {
 		return cfg, err
 	}
+	if cfg.Mode != ModeBridge {
+		cfg.Bridge = ""
+	}
+	if err := checkHostShim(&cfg, req); err != nil {
+		return cfg, err
+	}
+	if cfg.Internal && cfg.Parent != "" {
+		// As Docker's macvlan and ipvlan do: an internal network gets a
+		// private placeholder parent, so nothing reaches the LAN.
+		cfg.Parent = ""
+	}
 	if cfg.IPv6 && len(cfg.IPv6Subnets) == 0 {
 		return cfg, errdefs.Errorf(ErrInvalid, "--ipv6 needs an IPv6 subnet: add --subnet with an IPv6 prefix such as fd00:1::/64")
 	}
 	return cfg, nil
 }
 
-func acceptedOptions() []string {
-	return []string{OptMode, OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix}
+// unknownOption explains an option the mode does not take, naming the mode
+// it belongs to when it is another mode's.
+func unknownOption(key, mode string) error {
+	for _, other := range acceptedModes {
+		if other != mode && contains(modeOptions[other], key) {
+			return errdefs.Errorf(ErrInvalid, "option %s applies to mode=%s, not mode=%s; mode=%s accepts: %s",
+				key, other, mode, mode, strings.Join(modeOptions[mode], ", "))
+		}
+	}
+	return errdefs.Errorf(ErrInvalid, "unknown option %q for weft %s networks; accepted options are: %s",
+		key, mode, strings.Join(modeOptions[mode], ", "))
+}
+
+// checkHostShim requires the host's address on a macvlan or ipvlan network
+// to lie in the network's subnet and to be reserved with --aux-address, so
+// IPAM never hands it to a container.
+func checkHostShim(cfg *NetworkConfig, req *network.CreateNetworkRequest) error {
+	if !cfg.HostShim.IsValid() {
+		return nil
+	}
+	if cfg.Internal {
+		return errdefs.Errorf(ErrInvalid, "option %s cannot be used with --internal: nothing outside an internal network reaches it", OptHostShim)
+	}
+	data, subnets := req.IPv4Data, cfg.IPv4Subnets
+	if cfg.HostShim.Is6() {
+		data, subnets = req.IPv6Data, cfg.IPv6Subnets
+	}
+	inside := false
+	for _, s := range subnets {
+		inside = inside || s.Pool.Contains(cfg.HostShim)
+	}
+	if !inside {
+		return optionError(OptHostShim, cfg.HostShim.String(), "use an address inside the network's --subnet")
+	}
+	for _, d := range data {
+		for _, aux := range d.AuxAddresses {
+			if s, ok := aux.(string); ok {
+				if p, err := parseAddrOrPrefix(s, 0); err == nil && p.Addr() == cfg.HostShim {
+					return nil
+				}
+			}
+		}
+	}
+	return errdefs.Errorf(ErrInvalid,
+		"option %s=%s: reserve the address with --aux-address host=%s as well, so no container is given it",
+		OptHostShim, cfg.HostShim, cfg.HostShim)
 }
 
 // genericOptions flattens the user's -o options; dockerd sends them as a

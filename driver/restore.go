@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/store"
 )
 
@@ -40,7 +41,7 @@ func (d *Driver) restore() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, n := range d.networks {
-		if err := d.ensureNetworkLinks(n); err != nil {
+		if err := d.backendOf(n).ensureNetwork(n); err != nil {
 			// One broken network must not take the others down with it.
 			d.netLog(n.ID).WithError(err).Error("could not restore network")
 		}
@@ -64,13 +65,17 @@ func (d *Driver) restoreEndpoint(ep *Endpoint) {
 	if _, ok := d.networks[ep.NetworkID]; !ok {
 		log.Warn("dropping endpoint of a network weft no longer has")
 		delete(d.endpoints, ep.ID)
-		d.removeEndpoint(ep)
+		n := d.networkOrStub(ep.NetworkID)
+		d.backendOf(n).deleteEndpoint(n, ep)
 		if err := d.deleteEndpointRecord(ep.ID); err != nil {
 			log.WithError(err).Warn("could not drop endpoint record")
 		}
 		return
 	}
-	if exists, err := link.Exists(d.nl, ep.HostVeth); err == nil && !exists && len(ep.Ports) > 0 {
+	if len(ep.Ports) == 0 || ep.HostVeth == "" {
+		return
+	}
+	if exists, err := link.Exists(d.nl, ep.HostVeth); err == nil && !exists {
 		log.Info("endpoint link is gone; withdrawing its published ports until dockerd deletes it")
 		ep.Ports = nil
 		if err := d.saveEndpoint(ep); err != nil {
@@ -85,10 +90,14 @@ func (d *Driver) removeOrphanLinks() {
 	owned := map[string]bool{}
 	for _, n := range d.networks {
 		owned[n.Config.Bridge] = true
+		if n.Config.Mode != ModeBridge {
+			owned[n.parentLink()] = true
+			owned[macvlan.ShimName(n.ID)] = true
+		}
 	}
 	for _, ep := range d.endpoints {
 		owned[ep.HostVeth] = true
-		owned[ep.ContainerVeth] = true
+		owned[ep.Link] = true
 	}
 	links, err := d.nl.LinkList()
 	if err != nil {
@@ -97,13 +106,34 @@ func (d *Driver) removeOrphanLinks() {
 	}
 	for _, l := range links {
 		name := l.Attrs().Name
-		ours := (strings.HasPrefix(name, link.BridgePrefix) && l.Type() == "bridge") ||
-			((strings.HasPrefix(name, link.HostVethPrefix) || strings.HasPrefix(name, link.ContainerVethPrefix)) && l.Type() == "veth")
-		if ours && !owned[name] {
+		if weftNamed(name, l.Type()) && !owned[name] {
 			d.log.WithField("link", name).Info("removing leftover link")
 			if err := link.Delete(d.nl, name); err != nil {
 				d.log.WithError(err).WithField("link", name).Warn("could not remove leftover link")
 			}
 		}
 	}
+}
+
+// weftNamed says whether a link has the name and type of one weft makes.
+func weftNamed(name, kind string) bool {
+	has := func(prefixes ...string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+		return false
+	}
+	switch kind {
+	case "bridge":
+		return has(link.BridgePrefix, macvlan.PlaceholderPrefix)
+	case "veth":
+		return has(link.HostVethPrefix, link.ContainerVethPrefix)
+	case "macvlan", "ipvlan":
+		return has(macvlan.MacvlanPrefix, macvlan.IpvlanPrefix, macvlan.ShimPrefix, macvlan.ProbePrefix)
+	case "dummy":
+		return has(macvlan.PlaceholderPrefix)
+	}
+	return false
 }

@@ -17,19 +17,22 @@ const (
 type Network struct {
 	ID     string        `json:"id"`
 	Config NetworkConfig `json:"config"`
+	// OwnsParent: weft created the parent link (a VLAN sub-interface or a
+	// placeholder) and deletes it when the last network using it goes.
+	OwnsParent bool `json:"owns_parent,omitempty"`
 }
 
 // Endpoint is a stored endpoint: one container's attachment to a network.
 type Endpoint struct {
-	ID            string        `json:"id"`
-	NetworkID     string        `json:"network_id"`
-	HostVeth      string        `json:"host_veth"`
-	ContainerVeth string        `json:"container_veth"`
-	MAC           string        `json:"mac"`
-	IPv4          netip.Prefix  `json:"ipv4,omitzero"`
-	IPv6          netip.Prefix  `json:"ipv6,omitzero"`
-	Ports         []PortBinding `json:"ports,omitempty"`
-	Exposed       []ExposedPort `json:"exposed,omitempty"`
+	ID        string        `json:"id"`
+	NetworkID string        `json:"network_id"`
+	Link      string        `json:"link"`                // the link dockerd moves into the container
+	HostVeth  string        `json:"host_veth,omitempty"` // bridge mode: the veth end left on the bridge
+	MAC       string        `json:"mac"`
+	IPv4      netip.Prefix  `json:"ipv4,omitzero"`
+	IPv6      netip.Prefix  `json:"ipv6,omitzero"`
+	Ports     []PortBinding `json:"ports,omitempty"`
+	Exposed   []ExposedPort `json:"exposed,omitempty"`
 }
 
 func (d *Driver) saveNetwork(n *Network) error {
@@ -53,6 +56,9 @@ func (d *Driver) deleteEndpointRecord(id string) error {
 func (d *Driver) ruleset() firewall.Ruleset {
 	var rs firewall.Ruleset
 	for _, n := range d.networks {
+		if n.Config.Mode != ModeBridge {
+			continue // macvlan and ipvlan traffic never crosses the host's firewall
+		}
 		fn := firewall.Network{
 			Bridge:     n.Config.Bridge,
 			ICC:        n.Config.ICC,
@@ -69,7 +75,7 @@ func (d *Driver) ruleset() firewall.Ruleset {
 	}
 	for _, ep := range d.endpoints {
 		n := d.networks[ep.NetworkID]
-		if n == nil {
+		if n == nil || n.Config.Mode != ModeBridge {
 			continue
 		}
 		for _, p := range ep.Ports {

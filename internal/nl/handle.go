@@ -69,6 +69,13 @@ func IsNotFound(err error) bool {
 		errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EADDRNOTAVAIL)
 }
 
+// IsBusy reports whether err says the device is taken (EBUSY), e.g. a parent
+// that already carries links of another kind.
+func IsBusy(err error) bool { return errors.Is(err, unix.EBUSY) }
+
+// IsNoSuchProcess reports ESRCH, which the kernel returns for a missing route.
+func IsNoSuchProcess(err error) bool { return errors.Is(err, unix.ESRCH) }
+
 // IsExist reports whether err says the object already exists.
 func IsExist(err error) bool { return errors.Is(err, unix.EEXIST) }
 
@@ -163,6 +170,12 @@ func (h *Handle) AddrList(l netlink.Link, family int) ([]netlink.Addr, error) {
 
 // AddrReplace adds an address to a link, or updates it if present.
 func (h *Handle) AddrReplace(l netlink.Link, a *netlink.Addr) error { return h.h.AddrReplace(l, a) }
+
+// RouteReplace adds or updates a route.
+func (h *Handle) RouteReplace(r *netlink.Route) error { return h.h.RouteReplace(r) }
+
+// RouteDel removes a route.
+func (h *Handle) RouteDel(r *netlink.Route) error { return h.h.RouteDel(r) }
 
 // AddrDel removes an address from a link.
 func (h *Handle) AddrDel(l netlink.Link, a *netlink.Addr) error { return h.h.AddrDel(l, a) }

@@ -1,0 +1,31 @@
+package driver
+
+import "github.com/docker/go-plugins-helpers/network"
+
+// backend builds the kernel objects of one network mode. Callers hold d.mu.
+type backend interface {
+	// ensureNetwork makes the network's links exist; it is idempotent, so
+	// create, retry and restore all use it.
+	ensureNetwork(n *Network) error
+	// deleteNetwork removes what n owns; n is already out of d.networks.
+	// Failures are logged: a delete always goes through.
+	deleteNetwork(n *Network)
+	// nameEndpoint names the links of a new endpoint.
+	nameEndpoint(ep *Endpoint)
+	// createEndpoint makes the link handed to dockerd (ep.Link).
+	createEndpoint(n *Network, ep *Endpoint) error
+	// deleteEndpoint removes what createEndpoint made.
+	deleteEndpoint(n *Network, ep *Endpoint)
+	// join fills the mode's part of dockerd's Join reply.
+	join(n *Network, ep *Endpoint, resp *network.JoinResponse)
+}
+
+// backendOf picks the backend of a network's mode.
+func (d *Driver) backendOf(n *Network) backend {
+	switch n.Config.Mode {
+	case ModeMacvlan, ModeIpvlan:
+		return macvlanBackend{d}
+	default:
+		return bridgeBackend{d}
+	}
+}

@@ -1,0 +1,382 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/internal/testlab"
+	"github.com/weftnet/weft/macvlan"
+)
+
+// lanHarness is a driver whose host has a NIC "lan0" wired to a LAN machine
+// (namespace lan, 10.50.0.100 on "lan1"): a macvlan parent as on a real host.
+type lanHarness struct {
+	*harness
+	lan *testlab.NS
+}
+
+func newLANHarness(t *testing.T) *lanHarness {
+	h := &lanHarness{harness: newHarness(t), lan: testlab.NewNS(t)}
+	testlab.Wire(t, h.ns, "lan0", h.lan, "lan1")
+	h.lan.MustRun(t, "ip", "addr", "add", "10.50.0.100/24", "dev", "lan1")
+	return h
+}
+
+// inVM says the test runs inside weft's full-kernel VM (internal/vmlab).
+func inVM() bool { return os.Getenv("WEFT_IN_VM") == "1" }
+
+// requireKernel skips when the kernel lacks a link type, with the reason;
+// inside the full-kernel VM nothing may be missing, so it fails instead.
+func requireKernel(t *testing.T, h *harness, kind string) {
+	t.Helper()
+	name := "wt-probe"
+	out, err := h.ns.Run("ip", "link", "add", name, "type", kind)
+	if kind == "ipvlan" || kind == "vlan" {
+		h.ns.MustRun(t, "ip", "link", "add", "wt-base", "type", "veth", "peer", "name", "wt-peer")
+		defer h.ns.Run("ip", "link", "del", "wt-base")
+		args := map[string][]string{
+			"ipvlan": {"ip", "link", "add", name, "link", "wt-base", "type", "ipvlan"},
+			"vlan":   {"ip", "link", "add", name, "link", "wt-base", "type", "vlan", "id", "5"},
+		}[kind]
+		out, err = h.ns.Run(args...)
+	}
+	h.ns.Run("ip", "link", "del", name)
+	if err != nil && strings.Contains(out, "not supported") || err != nil && strings.Contains(out, "Unknown device type") {
+		if inVM() {
+			t.Fatalf("the full-kernel VM lacks %s links: %s", kind, out)
+		}
+		t.Skipf("this kernel has no %s links (see LAB.md section 1); the test runs in the full-kernel VM", kind)
+	}
+}
+
+func macvlanReq(id string, generic map[string]interface{}, subnet string) *network.CreateNetworkRequest {
+	pool := strings.TrimSuffix(subnet, ".0/24") + ".0/24"
+	gw := strings.TrimSuffix(subnet, ".0/24") + ".1/24"
+	req := createReq(generic, &network.IPAMData{Pool: pool, Gateway: gw})
+	req.NetworkID = id
+	return req
+}
+
+// attach creates an endpoint, moves its link into a new "container"
+// namespace as dockerd would after Join, and configures it there.
+func (h *harness) attach(t *testing.T, netID, epID, cidr string) *testlab.NS {
+	t.Helper()
+	resp, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID,
+		Interface: &network.EndpointInterface{Address: cidr}})
+	if err != nil {
+		t.Fatalf("CreateEndpoint: %v", err)
+	}
+	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testlab.NewNS(t)
+	h.ns.MustRun(t, "ip", "link", "set", join.InterfaceName.SrcName, "netns", c.Name)
+	c.MustRun(t, "ip", "link", "set", join.InterfaceName.SrcName, "name", "eth0")
+	if resp.Interface != nil && resp.Interface.MacAddress != "" {
+		c.MustRun(t, "ip", "link", "set", "eth0", "address", resp.Interface.MacAddress)
+	}
+	c.MustRun(t, "ip", "addr", "add", cidr, "dev", "eth0")
+	c.MustRun(t, "ip", "link", "set", "eth0", "up")
+	for _, r := range join.StaticRoutes {
+		c.MustRun(t, "ip", "route", "add", r.Destination, "dev", "eth0")
+	}
+	return c
+}
+
+func pings(ns *testlab.NS, ip string) bool {
+	_, err := ns.Run("busybox", "ping", "-c", "1", "-W", "1", ip)
+	return err == nil
+}
+
+func TestMacvlanModesWithTraffic(t *testing.T) {
+	for _, tt := range []struct {
+		mode         string
+		siblingsTalk bool
+	}{
+		{"bridge", true},
+		{"private", false},
+		{"vepa", false}, // the LAN side does not reflect frames back (no hairpin upstream)
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			h := newLANHarness(t)
+			req := macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: tt.mode}, "10.50.0.0/24")
+			if err := h.d.CreateNetwork(req); err != nil {
+				t.Fatal(err)
+			}
+			c1 := h.attach(t, netID, epID, "10.50.0.11/24")
+			h.attach(t, netID, "cccccccccccc3333", "10.50.0.12/24")
+			if !pings(c1, "10.50.0.100") {
+				t.Errorf("macvlan %s: container cannot reach the LAN", tt.mode)
+			}
+			if !pings(h.lan, "10.50.0.12") {
+				t.Errorf("macvlan %s: the LAN cannot reach the container", tt.mode)
+			}
+			if got := pings(c1, "10.50.0.12"); got != tt.siblingsTalk {
+				t.Errorf("macvlan %s: containers on one parent reach each other = %v, want %v", tt.mode, got, tt.siblingsTalk)
+			}
+			if pings(h.ns, "10.50.0.11") {
+				t.Errorf("the host reaches its macvlan container without a shim; the kernel should keep them apart")
+			}
+		})
+	}
+}
+
+func TestMacvlanPassthruTakesOneContainer(t *testing.T) {
+	h := newLANHarness(t)
+	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.50.0.0/24")
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	c1 := h.attach(t, netID, epID, "10.50.0.11/24")
+	if !pings(c1, "10.50.0.100") {
+		t.Error("passthru container cannot reach the LAN")
+	}
+	_, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: "dddddddddddd4444",
+		Interface: &network.EndpointInterface{Address: "10.50.0.12/24"}})
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "single container") {
+		t.Fatalf("second passthru container: %v", err)
+	}
+	if ok, _ := link.Exists(h.ns.NL, macvlan.ChildName(macvlan.Macvlan, "dddddddddddd4444")); ok {
+		t.Error("refused endpoint left its link behind")
+	}
+}
+
+// TestHostShim: with host_shim the host reaches its own macvlan containers.
+func TestHostShim(t *testing.T) {
+	h := newLANHarness(t)
+	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptHostShim: "10.50.0.250"}, "10.50.0.0/24")
+	req.IPv4Data[0].AuxAddresses = map[string]interface{}{"host": "10.50.0.250/24"}
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	c1 := h.attach(t, netID, epID, "10.50.0.11/24")
+	if !pings(h.ns, "10.50.0.11") {
+		t.Error("the host cannot reach its container through the shim")
+	}
+	if !pings(c1, "10.50.0.250") {
+		t.Error("the container cannot reach the host's shim address")
+	}
+	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+		t.Fatal(err)
+	}
+	if routes := h.ns.MustRun(t, "ip", "route"); strings.Contains(routes, "10.50.0.11") {
+		t.Errorf("route to the deleted container left behind:\n%s", routes)
+	}
+	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := link.Exists(h.ns.NL, macvlan.ShimName(netID)); ok {
+		t.Error("shim left after the network was deleted")
+	}
+}
+
+// TestNoParentIsInternal: without a parent the network gets a private
+// placeholder; its containers reach each other and nothing else, and the
+// placeholder goes with the network.
+func TestNoParentIsInternal(t *testing.T) {
+	for _, mode := range []string{ModeMacvlan, ModeIpvlan} {
+		t.Run(mode, func(t *testing.T) {
+			h := newLANHarness(t)
+			if mode == ModeIpvlan {
+				requireKernel(t, h.harness, "ipvlan")
+			}
+			req := macvlanReq(netID, map[string]interface{}{OptMode: mode}, "10.51.0.0/24")
+			req.Options[keyInternal] = true
+			if err := h.d.CreateNetwork(req); err != nil {
+				t.Fatal(err)
+			}
+			c1 := h.attach(t, netID, epID, "10.51.0.11/24")
+			h.attach(t, netID, "cccccccccccc3333", "10.51.0.12/24")
+			if !pings(c1, "10.51.0.12") {
+				t.Error("containers of an internal network cannot reach each other")
+			}
+			if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := link.Exists(h.ns.NL, macvlan.PlaceholderName(netID)); ok {
+				t.Error("placeholder parent left after the network was deleted")
+			}
+		})
+	}
+}
+
+func TestMacvlanBadParents(t *testing.T) {
+	h := newLANHarness(t)
+	h.ns.MustRun(t, "ip", "link", "add", "br-test", "type", "bridge")
+	h.ns.MustRun(t, "ip", "link", "add", "port0", "type", "veth", "peer", "name", "port1")
+	h.ns.MustRun(t, "ip", "link", "set", "port0", "master", "br-test")
+	h.ns.MustRun(t, "ip", "link", "set", "lan0", "mtu", "1500")
+	tests := []struct {
+		name    string
+		generic map[string]interface{}
+		want    []string
+	}{
+		{"missing", map[string]interface{}{OptParent: "eth9"}, []string{`"eth9"`, "parent", "no interface"}},
+		{"loopback", map[string]interface{}{OptParent: "lo"}, []string{`"lo"`, "loopback"}},
+		{"bridge port", map[string]interface{}{OptParent: "port0"}, []string{`"port0"`, "port of br-test"}},
+		{"vlan 0", map[string]interface{}{OptParent: "lan0.0"}, []string{"VLAN id 0", "1 to 4094"}},
+		{"vlan 4095", map[string]interface{}{OptParent: "lan0.4095"}, []string{"VLAN id 4095", "1 to 4094"}},
+		{"vlan name too long", map[string]interface{}{OptParent: "verylongname.100"}, []string{"parent", "at most 15"}},
+		{"mtu above parent", map[string]interface{}{OptParent: "lan0", OptMTU: "9000"}, []string{"9000", "MTU 1500 of parent lan0"}},
+		{"bad macvlan mode", map[string]interface{}{OptParent: "lan0", OptMacvlanMode: "bridged"}, []string{"macvlan_mode", "bridge, passthru, private, vepa"}},
+		{"bridge option", map[string]interface{}{OptParent: "lan0", OptICC: "false"}, []string{OptICC, "applies to mode=bridge", "mode=macvlan accepts"}},
+		{"shim not reserved", map[string]interface{}{OptParent: "lan0", OptHostShim: "10.50.0.250"}, []string{"--aux-address host=10.50.0.250"}},
+		{"shim outside", map[string]interface{}{OptParent: "lan0", OptHostShim: "10.9.0.250"}, []string{OptHostShim, "inside the network's --subnet"}},
+	}
+	before := h.ns.MustRun(t, "ip", "-o", "link")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.generic[OptMode] = ModeMacvlan
+			err := h.d.CreateNetwork(macvlanReq(netID, tt.generic, "10.50.0.0/24"))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	if after := h.ns.MustRun(t, "ip", "-o", "link"); linkNames(after) != linkNames(before) {
+		t.Errorf("refused creates left links:\nbefore %s\nafter  %s", linkNames(before), linkNames(after))
+	}
+	h.restart(t)
+	if len(h.d.networks) != 0 {
+		t.Errorf("refused creates left %d stored networks", len(h.d.networks))
+	}
+}
+
+// TestOneParentOneKind: a parent carries macvlan or ipvlan networks, and a
+// passthru network needs its parent alone; several bridge-mode macvlan
+// networks share one parent.
+func TestOneParentOneKind(t *testing.T) {
+	h := newLANHarness(t)
+	if err := h.d.CreateNetwork(macvlanReq("n1", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.50.0.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.CreateNetwork(macvlanReq("n2", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.52.0.0/24")); err != nil {
+		t.Fatalf("a second macvlan network on the same parent: %v", err)
+	}
+	err := h.d.CreateNetwork(macvlanReq("n3", map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0"}, "10.53.0.0/24"))
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "either macvlan or ipvlan") {
+		t.Errorf("ipvlan on a macvlan parent: %v", err)
+	}
+	err = h.d.CreateNetwork(macvlanReq("n4", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.54.0.0/24"))
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "passthru needs a parent of its own") {
+		t.Errorf("passthru on a shared parent: %v", err)
+	}
+}
+
+// TestVLANParent: parent=lan0.10 makes the 802.1q link, shared by networks
+// using it, deleted with the last of them; a link the user made stays.
+func TestVLANParent(t *testing.T) {
+	h := newLANHarness(t)
+	requireKernel(t, h.harness, "vlan")
+	for _, id := range []string{"n1", "n2"} {
+		subnet := map[string]string{"n1": "10.60.0.0/24", "n2": "10.61.0.0/24"}[id]
+		if err := h.d.CreateNetwork(macvlanReq(id, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0.10"}, subnet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := h.ns.MustRun(t, "ip", "-d", "link", "show", "lan0.10"); !strings.Contains(out, "vlan protocol 802.1Q id 10") {
+		t.Fatalf("lan0.10 is not VLAN 10: %s", out)
+	}
+	// Traffic on VLAN 10 reaches a LAN machine on VLAN 10 only.
+	h.lan.MustRun(t, "ip", "link", "add", "link", "lan1", "name", "lan1.10", "type", "vlan", "id", "10")
+	h.lan.MustRun(t, "ip", "addr", "add", "10.60.0.100/24", "dev", "lan1.10")
+	h.lan.MustRun(t, "ip", "link", "set", "lan1.10", "up")
+	c1 := h.attach(t, "n1", epID, "10.60.0.11/24")
+	if !pings(c1, "10.60.0.100") {
+		t.Error("container on VLAN 10 cannot reach the LAN machine on VLAN 10")
+	}
+	if pings(c1, "10.50.0.100") {
+		t.Error("container on VLAN 10 reaches the untagged LAN")
+	}
+	h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: "n1", EndpointID: epID})
+	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n1"})
+	if ok, _ := link.Exists(h.ns.NL, "lan0.10"); !ok {
+		t.Fatal("lan0.10 deleted while network n2 still uses it")
+	}
+	h.restart(t) // ownership survives a plugin restart
+	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n2"})
+	if ok, _ := link.Exists(h.ns.NL, "lan0.10"); ok {
+		t.Fatal("lan0.10, made by weft, left after its last network was deleted")
+	}
+	// A VLAN link the user made is used and left alone.
+	h.ns.MustRun(t, "ip", "link", "add", "link", "lan0", "name", "lan0.20", "type", "vlan", "id", "20")
+	if err := h.d.CreateNetwork(macvlanReq("n3", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0.20"}, "10.62.0.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n3"})
+	if ok, _ := link.Exists(h.ns.NL, "lan0.20"); !ok {
+		t.Fatal("weft deleted a VLAN link the user made")
+	}
+}
+
+// TestVLANUnsupportedKernel: where the kernel has no 802.1q, parent=x.10 is
+// refused clearly at create time and leaves nothing.
+func TestVLANUnsupportedKernel(t *testing.T) {
+	h := newLANHarness(t)
+	if _, err := h.ns.Run("ip", "link", "add", "link", "lan0", "name", "lan0.99", "type", "vlan", "id", "99"); err == nil {
+		h.ns.Run("ip", "link", "del", "lan0.99")
+		t.Skip("this kernel has 802.1q; TestVLANParent covers it")
+	}
+	err := h.d.CreateNetwork(macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0.10"}, "10.60.0.0/24"))
+	if err == nil || !strings.Contains(err.Error(), "802.1q") {
+		t.Fatalf("VLAN parent on a kernel without 802.1q: %v", err)
+	}
+	h.restart(t)
+	if len(h.d.networks) != 0 {
+		t.Error("refused create left a stored network")
+	}
+}
+
+// TestIpvlanModesWithTraffic: l2 containers use the LAN's gateway; l3 ones
+// route through the parent with a connected default route and no gateway.
+func TestIpvlanModesWithTraffic(t *testing.T) {
+	for _, mode := range []string{"l2", "l3", "l3s"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newLANHarness(t)
+			requireKernel(t, h.harness, "ipvlan")
+			req := macvlanReq(netID, map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanMode: mode}, "10.50.0.0/24")
+			if err := h.d.CreateNetwork(req); err != nil {
+				t.Fatal(err)
+			}
+			c1 := h.attach(t, netID, epID, "10.50.0.11/24")
+			c2 := h.attach(t, netID, "cccccccccccc3333", "10.50.0.12/24")
+			join, _ := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+			if mode == "l2" {
+				if join.Gateway != "10.50.0.1" || len(join.StaticRoutes) != 0 {
+					t.Errorf("l2 join %+v: want gateway 10.50.0.1", join)
+				}
+			} else if join.Gateway != "" || len(join.StaticRoutes) != 1 || join.StaticRoutes[0].Destination != "0.0.0.0/0" {
+				t.Errorf("%s join %+v: want no gateway and a connected default route", mode, join)
+			}
+			if !pings(c1, "10.50.0.12") {
+				t.Errorf("ipvlan %s: containers on one parent cannot reach each other", mode)
+			}
+			_ = c2
+			if mode == "l2" && !pings(c1, "10.50.0.100") {
+				t.Error("ipvlan l2: container cannot reach the LAN")
+			}
+		})
+	}
+}
+
+func linkNames(ipLinkOutput string) string {
+	var names []string
+	for _, l := range strings.Split(ipLinkOutput, "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			names = append(names, strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
+		}
+	}
+	return fmt.Sprint(names)
+}

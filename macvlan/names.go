@@ -1,0 +1,35 @@
+package macvlan
+
+// Name prefixes of the links this package creates; with internal/link's,
+// they let weft recognise its own leftovers after a crash.
+const (
+	MacvlanPrefix     = "wm"  // a container's macvlan link: wm<12 chars of endpoint id>
+	IpvlanPrefix      = "wi"  // a container's ipvlan link
+	PlaceholderPrefix = "wd-" // the parent of a network without one: wd-<12 chars of network id>
+	ShimPrefix        = "ws-" // the host's own link on a network: ws-<12 chars of network id>
+	ProbePrefix       = "wp-" // a short-lived child made to test kernel support
+)
+
+// ChildName names a container's link.
+func ChildName(kind Kind, endpointID string) string {
+	if kind == Ipvlan {
+		return IpvlanPrefix + cut(endpointID)
+	}
+	return MacvlanPrefix + cut(endpointID)
+}
+
+// PlaceholderName names the private parent of a network given no parent.
+func PlaceholderName(networkID string) string { return PlaceholderPrefix + cut(networkID) }
+
+// ShimName names the host's link on a network.
+func ShimName(networkID string) string { return ShimPrefix + cut(networkID) }
+
+// ProbeName names the short-lived child that tests kernel support.
+func ProbeName(networkID string) string { return ProbePrefix + cut(networkID) }
+
+func cut(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
