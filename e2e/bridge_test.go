@@ -202,7 +202,11 @@ func TestInternal(t *testing.T) {
 	if _, err := ext.Run(ctx(t), "ip", "route", "add", "10.17.0.0/24", "via", host.Addr.String()); err == nil {
 		t.Cleanup(func() { ext.Run(context.Background(), "ip", "route", "del", "10.17.0.0/24") })
 	}
-	if _, err := ext.Run(ctx(t), "ping", "-c", "1", "-W", "2", ipA); err == nil {
+	// Positive control: the outside host can ping at all.
+	if _, err := ext.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", host.Addr.String()); err != nil {
+		t.Fatalf("outside host cannot ping the Docker host, so the next check would prove nothing: %v", err)
+	}
+	if _, err := ext.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", ipA); err == nil {
 		t.Errorf("outside host reached %s on an internal network", ipA)
 	}
 	links, _ := sh(t, net+"-a", "ip -o link show")
