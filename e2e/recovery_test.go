@@ -151,3 +151,36 @@ func TestReboot(t *testing.T) {
 		t.Errorf("after reboot and removal the host differs:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestMacvlanSurvives: a macvlan network with a parent weft owns (no parent,
+// internal) keeps working through a plugin kill, a dockerd restart and a
+// reboot, after which weft rebuilds the parent from its store.
+func TestMacvlanSurvives(t *testing.T) {
+	requireLab(t)
+	before := hostState(t)
+	net := netName(t, "n")
+	network(t, net, "-o", "mode=macvlan", "--internal", "--subnet", "10.72.0.0/24")
+	run(t, net+"-a", "--network", net, "--restart", "always")
+	run(t, net+"-b", "--network", net, "--restart", "always")
+	if _, _, err := host.KillPlugin(ctx(t), Plugin); err != nil {
+		t.Fatal(err)
+	}
+	reaches(t, net+"-a", net+"-b", true)
+	for _, step := range []struct {
+		name string
+		do   func(context.Context) error
+	}{{"dockerd restart", host.RestartDockerd}, {"reboot", host.Reboot}} {
+		if err := step.do(ctx(t)); err != nil {
+			t.Fatalf("%s: %v\n%s", step.name, err, tail(host.Logs(), 40))
+		}
+		eventually(t, 60*time.Second, "containers reach each other after "+step.name, func() error {
+			_, err := host.Docker(context.Background(), "exec", net+"-a", "ping", "-c", "1", "-W", "2", net+"-b")
+			return err
+		})
+	}
+	docker(t, host, "rm", "-f", net+"-a", net+"-b")
+	docker(t, host, "network", "rm", net)
+	if after := hostState(t); after != before {
+		t.Errorf("after removal the host differs:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
