@@ -9,10 +9,11 @@ import (
 	"github.com/weftnet/weft/internal/link"
 )
 
-// CreateNetwork validates the options, builds the bridge with its gateway
-// addresses and installs the network's firewall rules. A CreateNetwork for a
-// network weft already has (dockerd retrying after a plugin crash) makes sure
-// the kernel state is there and succeeds.
+// CreateNetwork validates the options and builds the network: for bridge
+// mode the bridge, its gateway addresses and firewall rules; for macvlan and
+// ipvlan the parent and host shim. On failure nothing is left behind. A
+// CreateNetwork for a network weft already has (dockerd retrying after a
+// plugin crash) makes sure the kernel state is there and succeeds.
 func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error) {
 	log := d.netLog(req.NetworkID)
 	cfg, err := parseNetworkConfig(req)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestQuantile(t *testing.T) {
@@ -95,11 +96,18 @@ func TestForEach(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	n.Store(0)
+	// The other calls wait for the failing one and then take a moment:
+	// with instant calls, the workers that did not get item 3 could run
+	// all 1000 before the one that did is scheduled.
+	failed := make(chan struct{})
 	err := forEach(context.Background(), 1000, 4, func(i int) error {
 		n.Add(1)
 		if i == 3 {
+			close(failed)
 			return boom
 		}
+		<-failed
+		time.Sleep(time.Millisecond)
 		return nil
 	})
 	if !errors.Is(err, boom) || n.Load() > 100 {
@@ -113,11 +121,16 @@ func TestPhaseSelection(t *testing.T) {
 	if err != nil || len(all) != len(phaseNames) {
 		t.Fatalf("phases(\"\") = %d phases, %v", len(all), err)
 	}
+	for i, p := range all {
+		if p.name != phaseNames[i] {
+			t.Errorf("phase %d is %q, phaseNames says %q", i, p.name, phaseNames[i])
+		}
+	}
 	var names []string
 	for _, p := range runOrder(all) {
 		names = append(names, p.name)
 	}
-	if got := strings.Join(names, " "); got != "attach ipam memory start tcp" {
+	if got := strings.Join(names, " "); got != "attach ipam memory start tcp macvlan" {
 		t.Errorf("run order %q: the benchmarks without dockerd must come first", got)
 	}
 	some, err := b.phases("memory, start")

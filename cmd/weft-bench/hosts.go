@@ -21,9 +21,10 @@ type side struct {
 	create  []string // docker network create arguments (before the name)
 }
 
-// sides are the compared networks: the same host, image and kind of
-// subnet; only the driver (and IPAM) differs.
-var sides = [2]side{
+// bridgeSides are the networks compared by the start and tcp benchmarks:
+// the same host, image and kind of subnet; only the driver (and IPAM)
+// differs. The macvlan benchmark compares macvlanSides.
+var bridgeSides = [2]side{
 	{label: "weft", short: "weft", network: "bench-weft",
 		create: []string{"-d", pluginName, "--ipam-driver", pluginName, "--subnet", "10.92.0.0/24"}},
 	{label: "built-in", short: "builtin", network: "bench-builtin",
@@ -59,7 +60,8 @@ func (b *bench) protoHost() (*lab.Host, error) {
 
 // dockerHost returns the benchmark Docker host, creating it on first use:
 // a private dockerd in a lab namespace with the test image, weft installed
-// as a managed plugin from the plugin directory, and both networks.
+// as a managed plugin from the plugin directory, and both bridgeSides
+// networks.
 func (b *bench) dockerHost(ctx context.Context) (*lab.DockerHost, error) {
 	b.hosts.dockerOnce.Do(func() {
 		b.logf("docker host: starting dockerd and installing %s", pluginName)
@@ -72,16 +74,24 @@ func (b *bench) dockerHost(ctx context.Context) (*lab.DockerHost, error) {
 			b.hosts.dockerErr = fmt.Errorf("install plugin: %w", err)
 			return
 		}
-		for _, s := range sides {
-			args := append(append([]string{"network", "create"}, s.create...), s.network)
-			if _, err := d.Docker(ctx, args...); err != nil {
-				b.hosts.dockerErr = err
-				return
-			}
+		if err := createNetworks(ctx, d, bridgeSides); err != nil {
+			b.hosts.dockerErr = err
+			return
 		}
 		b.hosts.docker = d
 	})
 	return b.hosts.docker, b.hosts.dockerErr
+}
+
+// createNetworks creates the two networks of sides.
+func createNetworks(ctx context.Context, d *lab.DockerHost, sides [2]side) error {
+	for _, s := range sides {
+		args := append(append([]string{"network", "create"}, s.create...), s.network)
+		if _, err := d.Docker(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // containerIP returns a container's address on network.

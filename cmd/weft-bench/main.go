@@ -1,17 +1,19 @@
-// Command weft-bench measures weft against Docker's built-in bridge driver in
-// the project's lab (private dockerd processes in network namespaces; see
-// internal/lab) and prints a Markdown table of the results.
+// Command weft-bench measures weft against Docker's built-in bridge and
+// macvlan drivers in the project's lab (private dockerd processes in network
+// namespaces; see internal/lab) and prints a Markdown table of the results.
 //
 // It measures container start time and TCP throughput and latency on a weft
-// network versus a built-in bridge network of the same Docker host; the
-// plugin's own CreateEndpoint+Join latency over its socket, at 1 and 32
-// concurrent callers; IPAM allocation, in memory and through the durable
-// store; and the weft daemon's resident memory with many networks and
-// endpoints. All traffic stays inside lab namespaces.
+// network versus a built-in bridge network of the same Docker host, and the
+// same for weft's macvlan mode versus Docker's built-in macvlan driver on
+// one parent NIC (a veth to the lab switch); the plugin's own
+// CreateEndpoint+Join latency over its socket, at 1 and 32 concurrent
+// callers; IPAM allocation, in memory and through the durable store; and the
+// weft daemon's resident memory with many networks and endpoints. All
+// traffic stays inside lab namespaces.
 //
 // Usage (as root, from the repository; `make bench` does this):
 //
-//	go run ./cmd/weft-bench [-plugin build/plugin] [-quick] [-only start,tcp,attach,ipam,memory]
+//	go run ./cmd/weft-bench [-plugin build/plugin] [-quick] [-only start,tcp,macvlan,attach,ipam,memory]
 //
 // Progress goes to standard error, the report to standard output.
 //
@@ -48,7 +50,7 @@ type params struct {
 }
 
 var (
-	// fullParams is `make bench`: about three minutes on 2 cores.
+	// fullParams is `make bench`: about five minutes on 2 cores.
 	fullParams = params{
 		startWarmup: 2, startRuns: 30,
 		streamRuns: 16, streamSeconds: 2, rrCount: 2000,
@@ -80,7 +82,7 @@ type bench struct {
 func main() {
 	pluginDir := flag.String("plugin", "build/plugin", "plugin directory made by `make plugin` (config.json and rootfs/)")
 	quick := flag.Bool("quick", false, "fewer and shorter runs: a smoke check, not a measurement")
-	only := flag.String("only", "", "comma-separated benchmarks to run (start, tcp, attach, ipam, memory); default all")
+	only := flag.String("only", "", "comma-separated benchmarks to run ("+strings.Join(phaseNames, ", ")+"); default all")
 	labDir := flag.String("lab-dir", "/var/tmp/weft-bench", "lab working directory; the state databases live there, so keep it on a disk, not tmpfs")
 	flag.Parse()
 	logf := func(format string, args ...any) {

@@ -16,6 +16,11 @@ func forEach(ctx context.Context, n, workers int, fn func(i int) error) error {
 	go func() {
 		defer close(next)
 		for i := 0; i < n; i++ {
+			// A select with both cases ready picks one at random: check
+			// first, so no item is handed out after a failure.
+			if ctx.Err() != nil {
+				return
+			}
 			select {
 			case next <- i:
 			case <-ctx.Done():
@@ -33,6 +38,9 @@ func forEach(ctx context.Context, n, workers int, fn func(i int) error) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if ctx.Err() != nil {
+					return // the producer stops on ctx too
+				}
 				if err := fn(i); err != nil {
 					mu.Lock()
 					errs = append(errs, err)

@@ -18,7 +18,7 @@ type phase struct {
 }
 
 // phaseNames lists the -only names in table order.
-var phaseNames = []string{"start", "tcp", "attach", "ipam", "memory"}
+var phaseNames = []string{"start", "tcp", "macvlan", "attach", "ipam", "memory"}
 
 // phases returns the benchmarks selected by only (comma-separated names;
 // empty means all), in table order.
@@ -26,6 +26,7 @@ func (b *bench) phases(only string) ([]*phase, error) {
 	all := []*phase{
 		{name: "start", title: "Container start", docker: true, run: b.containerStart},
 		{name: "tcp", title: "TCP throughput and round trip", docker: true, run: b.throughput},
+		{name: "macvlan", title: "macvlan start, TCP throughput and round trip", docker: true, run: b.macvlan},
 		{name: "attach", title: "Plugin CreateEndpoint+Join", run: b.attachLatency},
 		{name: "ipam", title: "IPAM fill", run: b.ipamFill},
 		{name: "memory", title: "weft RSS", run: b.memory},

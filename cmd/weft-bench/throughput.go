@@ -20,64 +20,96 @@ type perfPair struct {
 	target string // server IP:port
 }
 
-// throughput measures TCP between two containers on one network, weft
-// versus built-in: bulk throughput (tcpperf stream) and request/response
-// round trips (tcpperf rr), interleaved runs.
+// throughput compares TCP between two containers on a weft bridge network
+// and on a built-in bridge network (bridgeSides); see measureTCP.
 func (b *bench) throughput(ctx context.Context) (section, error) {
 	d, err := b.dockerHost(ctx)
 	if err != nil {
 		return section{}, err
 	}
+	r, err := b.measureTCP(ctx, d, bridgeSides)
+	if err != nil {
+		return section{}, err
+	}
+	return section{
+		rows: []row{
+			pairedRow("TCP throughput, container to container, median", r.gbps[0], r.gbps[1], fmtGbps, throughputGoal),
+			pairedRow("TCP round trip (1 byte), container to container, median", r.rtt[0], r.rtt[1], fmtMicros, nil),
+		},
+		notes: b.tcpNotes("TCP", r),
+	}, nil
+}
+
+// throughputGoal applies to the paired weft/built-in throughput ratio.
+var throughputGoal = atLeast(0.98, "≥ 0.98")
+
+// tcpResult holds the runs of measureTCP per side (index as the sides).
+type tcpResult struct {
+	gbps [2][]float64 // stream throughput per run, Gbit/s
+	rtt  [2][]float64 // p50 round trip per run, µs
+}
+
+// measureTCP measures TCP between two containers on each network of sides
+// (a tcpperf pair per network, pinned to perfCPU): bulk throughput (tcpperf
+// stream) and request/response round trips (tcpperf rr), interleaved runs.
+// The containers are left running; their names start with "perf-" and the
+// side's short name.
+func (b *bench) measureTCP(ctx context.Context, d *lab.DockerHost, sides [2]side) (tcpResult, error) {
+	var r tcpResult
 	var pairs [2]perfPair
 	for k, s := range sides {
+		var err error
 		if pairs[k], err = b.startPerfPair(ctx, d, s); err != nil {
-			return section{}, err
+			return r, err
 		}
 	}
 	// Warm-up: one short stream per side.
 	for _, k := range order(0) {
 		if _, err := perfRun(ctx, d, pairs[k], "stream", "1"); err != nil {
-			return section{}, err
+			return r, err
 		}
 	}
 	secs := strconv.Itoa(b.p.streamSeconds)
-	b.logf("throughput: %d runs of %ss per side", b.p.streamRuns, secs)
-	var gbps, rtt [2][]float64
+	b.logf("throughput (%s, %s): %d runs of %ss per side", sides[0].network, sides[1].network, b.p.streamRuns, secs)
 	for i := range b.p.streamRuns {
 		for _, k := range order(i) {
 			v, err := perfRun(ctx, d, pairs[k], "stream", secs)
 			if err != nil {
-				return section{}, err
+				return r, err
 			}
-			gbps[k] = append(gbps[k], v["bits_per_second"]/1e9)
+			r.gbps[k] = append(r.gbps[k], v["bits_per_second"]/1e9)
 		}
 	}
-	b.logf("round trips: %d runs of %d per side", b.p.streamRuns, b.p.rrCount)
+	b.logf("round trips (%s, %s): %d runs of %d per side", sides[0].network, sides[1].network, b.p.streamRuns, b.p.rrCount)
 	for i := range b.p.streamRuns {
 		for _, k := range order(i) {
 			v, err := perfRun(ctx, d, pairs[k], "rr", strconv.Itoa(b.p.rrCount))
 			if err != nil {
-				return section{}, err
+				return r, err
 			}
-			rtt[k] = append(rtt[k], v["p50_us"])
+			r.rtt[k] = append(r.rtt[k], v["p50_us"])
 		}
 	}
-	gb := func(v float64) string { return fmt.Sprintf("%.2f Gbit/s", v) }
-	us := func(v float64) string { return fmt.Sprintf("%.0f µs", v) }
-	return section{
-		rows: []row{
-			pairedRow("TCP throughput, container to container, median", gbps[0], gbps[1], gb, atLeast(0.98, "≥ 0.98")),
-			pairedRow("TCP round trip (1 byte), container to container, median", rtt[0], rtt[1], us, nil),
-		},
-		notes: []string{
-			fmt.Sprintf("TCP throughput: %s of %ss per side, interleaved, one connection, after a 1 s warm-up; "+
-				"client and server pinned to CPU %s on both sides; median of the per-run weft/built-in ratios %.3f; Gbit/s per run: weft %s; built-in %s.",
-				plural(b.p.streamRuns, "run"), secs, perfCPU(), pairedRatio(gbps), fmtList(gbps[0], "%.2f"), fmtList(gbps[1], "%.2f")),
-			fmt.Sprintf("TCP round trip: median of %s, each the p50 of %d one-byte ping-pongs on one connection; median of the per-run ratios %.3f; µs per run: weft %s; built-in %s.",
-				plural(b.p.streamRuns, "run"), b.p.rrCount, pairedRatio(rtt), fmtList(rtt[0], "%.0f"), fmtList(rtt[1], "%.0f")),
-		},
-	}, nil
+	return r, nil
 }
+
+// tcpNotes describes a tcpResult; title starts each note (e.g. "TCP" gives
+// "TCP throughput: ..." and "TCP round trip: ...").
+func (b *bench) tcpNotes(title string, r tcpResult) []string {
+	return []string{
+		fmt.Sprintf("%s throughput: %s of %ds per side, interleaved, one connection, after a 1 s warm-up; "+
+			"client and server pinned to CPU %s on both sides; median of the per-run weft/built-in ratios %.3f; Gbit/s per run: weft %s; built-in %s.",
+			title, plural(b.p.streamRuns, "run"), b.p.streamSeconds, perfCPU(), pairedRatio(r.gbps), fmtList(r.gbps[0], "%.2f"), fmtList(r.gbps[1], "%.2f")),
+		fmt.Sprintf("%s round trip: median of %s, each the p50 of %d one-byte ping-pongs on one connection; median of the per-run ratios %.3f; µs per run: weft %s; built-in %s.",
+			title, plural(b.p.streamRuns, "run"), b.p.rrCount, pairedRatio(r.rtt), fmtList(r.rtt[0], "%.0f"), fmtList(r.rtt[1], "%.0f")),
+	}
+}
+
+// fmtGbps formats a throughput in Gbit/s.
+func fmtGbps(v float64) string { return fmt.Sprintf("%.2f Gbit/s", v) }
+
+// fmtMicros formats a time in µs.
+func fmtMicros(v float64) string { return fmt.Sprintf("%.0f µs", v) }
 
 // startPerfPair runs a tcpperf server and a client container on s's
 // network (tcpperf is copied into the created containers before they start)
