@@ -25,6 +25,8 @@ func (d *Driver) backendOf(n *Network) backend {
 	switch n.Config.Mode {
 	case ModeMacvlan, ModeIpvlan:
 		return macvlanBackend{d}
+	case ModeVXLAN:
+		return vxlanBackend{bridgeBackend{d}}
 	default:
 		return bridgeBackend{d}
 	}

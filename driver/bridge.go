@@ -19,7 +19,7 @@ func (b bridgeBackend) ensureNetwork(n *Network) error {
 	if err := b.enableForwarding(n); err != nil {
 		return err
 	}
-	spec := link.BridgeSpec{Name: n.Config.Bridge, MTU: n.Config.MTU, Seed: n.ID}
+	spec := link.BridgeSpec{Name: n.Config.Bridge, MTU: n.Config.MTU, Seed: n.bridgeSeed()}
 	// Internal networks keep their gateway address too: the containers reach
 	// nothing beyond the bridge, but the host can still reach them.
 	for _, s := range append(append([]Subnet{}, n.Config.IPv4Subnets...), n.Config.IPv6Subnets...) {

@@ -66,7 +66,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 // newEndpoint validates the addresses dockerd sends and names the links.
 func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, error) {
 	ep := &Endpoint{ID: req.EndpointID, NetworkID: n.ID}
-	if n.Config.Mode != ModeBridge {
+	if !n.Config.bridged() {
 		ep.Link = macvlan.ChildName(n.kind(), req.EndpointID)
 	}
 	var err error

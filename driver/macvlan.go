@@ -112,7 +112,7 @@ func (m macvlanBackend) ensureParent(n *Network) error {
 		}
 	}
 	for _, o := range m.d.networks {
-		if o.ID != n.ID && o.Config.Mode != ModeBridge && o.parentLink() == p.Name && o.OwnsParent {
+		if o.ID != n.ID && !o.Config.bridged() && o.parentLink() == p.Name && o.OwnsParent {
 			n.OwnsParent = true
 		}
 	}
@@ -128,7 +128,7 @@ func (m macvlanBackend) ensureParent(n *Network) error {
 // passthru network takes its parent whole.
 func (m macvlanBackend) checkNeighbours(n *Network) error {
 	for _, o := range m.d.networks {
-		if o.ID == n.ID || o.Config.Mode == ModeBridge || o.parentLink() != n.parentLink() {
+		if o.ID == n.ID || o.Config.bridged() || o.parentLink() != n.parentLink() {
 			continue
 		}
 		switch {
@@ -154,7 +154,7 @@ func (m macvlanBackend) deleteNetwork(n *Network) {
 		return
 	}
 	for _, o := range m.d.networks {
-		if o.Config.Mode != ModeBridge && o.parentLink() == n.parentLink() {
+		if !o.Config.bridged() && o.parentLink() == n.parentLink() {
 			return // still in use by another weft network
 		}
 	}

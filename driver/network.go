@@ -27,7 +27,7 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 		log.Info("network already known, making sure it is in place")
 		return d.ensureNetwork(n)
 	}
-	if cfg.Mode == ModeBridge {
+	if cfg.bridged() {
 		if err := d.checkBridgeName(cfg.Bridge); err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 // link already has.
 func (d *Driver) checkBridgeName(name string) error {
 	for _, other := range d.networks {
-		if other.Config.Mode == ModeBridge && other.Config.Bridge == name {
+		if other.Config.bridged() && other.Config.Bridge == name {
 			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses that bridge", name, OptBridgeName, short(other.ID))
 		}
 	}
@@ -78,7 +78,7 @@ func (d *Driver) checkBridgeName(name string) error {
 
 // parentLinkIfAny is the parent link of a macvlan or ipvlan network, for logs.
 func (n *Network) parentLinkIfAny() string {
-	if n.Config.Mode == ModeBridge {
+	if n.Config.bridged() {
 		return ""
 	}
 	return n.parentLink()

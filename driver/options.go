@@ -2,6 +2,7 @@ package driver
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
+	"github.com/weftnet/weft/vxlan"
 )
 
 // Option names a user types after `docker network create -o`. Docker's own
@@ -29,6 +31,11 @@ const (
 	OptIpvlanMode      = "ipvlan_mode"
 	OptIpvlanFlag      = "ipvlan_flag"
 	OptHostShim        = "host_shim"
+	OptVNI             = "vni"
+	OptVXLANPort       = "vxlan_port"
+	OptPeers           = "peers"
+	OptGroup           = "group"
+	OptUnderlay        = "underlay"
 )
 
 // Keys dockerd itself puts at the top level of CreateNetwork's Options.
@@ -43,15 +50,18 @@ const (
 	ModeBridge  = "bridge"
 	ModeMacvlan = "macvlan"
 	ModeIpvlan  = "ipvlan"
+	ModeVXLAN   = "vxlan"
 )
 
-var acceptedModes = []string{ModeBridge, ModeMacvlan, ModeIpvlan}
+var acceptedModes = []string{ModeBridge, ModeMacvlan, ModeIpvlan, ModeVXLAN}
 
 // modeOptions lists the -o options each mode accepts.
 var modeOptions = map[string][]string{
 	ModeBridge:  {OptMode, OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
 	ModeMacvlan: {OptMode, OptParent, OptMacvlanMode, OptHostShim, OptMTU, OptIfacePrefix},
 	ModeIpvlan:  {OptMode, OptParent, OptIpvlanMode, OptIpvlanFlag, OptHostShim, OptMTU, OptIfacePrefix},
+	ModeVXLAN: {OptMode, OptVNI, OptVXLANPort, OptPeers, OptGroup, OptUnderlay,
+		OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
 }
 
 // MTU bounds: 68 is IPv4's minimum link MTU, 1280 IPv6's.
@@ -84,6 +94,13 @@ type NetworkConfig struct {
 	IpvlanMode  string     `json:"ipvlan_mode,omitempty"`
 	IpvlanFlag  string     `json:"ipvlan_flag,omitempty"`
 	HostShim    netip.Addr `json:"host_shim,omitzero"`
+
+	// vxlan
+	VNI       int          `json:"vni,omitempty"`
+	VXLANPort int          `json:"vxlan_port,omitempty"`
+	Peers     []netip.Addr `json:"peers,omitempty"`
+	Group     netip.Addr   `json:"group,omitzero"`
+	Underlay  string       `json:"underlay,omitempty"`
 }
 
 // Subnet is one IPAM pool of a network and its gateway, e.g. pool
@@ -190,6 +207,37 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 				return cfg, optionError(key, value, "use "+macvlan.Names(macvlan.IpvlanFlags))
 			}
 			cfg.IpvlanFlag = value
+		case OptVNI:
+			vni, perr := strconv.Atoi(value)
+			if perr != nil || vni < 1 || vni > vxlan.MaxVNI {
+				return cfg, optionError(key, value, fmt.Sprintf("use a whole number from 1 to %d", vxlan.MaxVNI))
+			}
+			cfg.VNI = vni
+		case OptVXLANPort:
+			port, perr := strconv.Atoi(value)
+			if perr != nil || port < 1 || port > 65535 {
+				return cfg, optionError(key, value, "use a UDP port from 1 to 65535 (the standard is 4789)")
+			}
+			cfg.VXLANPort = port
+		case OptPeers:
+			for _, p := range strings.Split(value, ",") {
+				ip, perr := netip.ParseAddr(strings.TrimSpace(p))
+				if perr != nil || !ip.Is4() {
+					return cfg, optionError(key, value, "use the other hosts' IPv4 addresses separated by commas, such as 192.0.2.11,192.0.2.12")
+				}
+				cfg.Peers = append(cfg.Peers, ip)
+			}
+		case OptGroup:
+			ip, perr := netip.ParseAddr(value)
+			if perr != nil || !ip.Is4() || !ip.IsMulticast() {
+				return cfg, optionError(key, value, "use an IPv4 multicast group, such as 239.1.1.1")
+			}
+			cfg.Group = ip
+		case OptUnderlay:
+			if err := link.ValidateName(value); err != nil {
+				return cfg, errdefs.Errorf(ErrInvalid, "invalid value for option %s: %v", key, err)
+			}
+			cfg.Underlay = value
 		case OptHostShim:
 			ip, perr := netip.ParseAddr(value)
 			if perr != nil {
@@ -207,8 +255,19 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 	if cfg.IPv6Subnets, err = parseIPAMData(req.IPv6Data, true); err != nil {
 		return cfg, err
 	}
-	if cfg.Mode != ModeBridge {
+	if !cfg.bridged() {
 		cfg.Bridge = ""
+	}
+	if cfg.Mode == ModeVXLAN {
+		if err := checkVXLAN(&cfg); err != nil {
+			return cfg, err
+		}
+		if cfg.VNI == 0 {
+			cfg.VNI = defaultVNI(req.NetworkID)
+		}
+		if cfg.VXLANPort == 0 {
+			cfg.VXLANPort = vxlan.DefaultPort
+		}
 	}
 	if err := checkHostShim(&cfg, req); err != nil {
 		return cfg, err
@@ -222,6 +281,31 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 		return cfg, errdefs.Errorf(ErrInvalid, "--ipv6 needs an IPv6 subnet: add --subnet with an IPv6 prefix such as fd00:1::/64")
 	}
 	return cfg, nil
+}
+
+// bridged says whether the network's containers hang off a weft bridge
+// (bridge and vxlan modes), with veths and firewall rules.
+func (c NetworkConfig) bridged() bool { return c.Mode == ModeBridge || c.Mode == ModeVXLAN }
+
+// checkVXLAN requires a way to find the other hosts.
+func checkVXLAN(cfg *NetworkConfig) error {
+	switch {
+	case len(cfg.Peers) > 0 && cfg.Group.IsValid():
+		return errdefs.Errorf(ErrInvalid, "options %s and %s exclude each other: list the peers, or name a multicast group", OptPeers, OptGroup)
+	case len(cfg.Peers) == 0 && !cfg.Group.IsValid():
+		return errdefs.Errorf(ErrInvalid, "mode=vxlan needs the other hosts: -o %s=IP,IP,... or -o %s=MULTICAST-GROUP", OptPeers, OptGroup)
+	case cfg.Group.IsValid() && cfg.Underlay == "":
+		return errdefs.Errorf(ErrInvalid, "option %s needs -o %s=IFACE, the interface the group is joined on", OptGroup, OptUnderlay)
+	}
+	return nil
+}
+
+// defaultVNI derives a VNI from the network id, so every swarm node picks
+// the same one for the same network.
+func defaultVNI(networkID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(networkID))
+	return int(h.Sum32()%vxlan.MaxVNI) + 1
 }
 
 // unknownOption explains an option the mode does not take, naming the mode

@@ -135,7 +135,7 @@ func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnect
 	}
 	n := d.networks[ep.NetworkID]
 	log := d.epLog(ep.NetworkID, ep.ID)
-	if n == nil || n.Config.Internal || n.Config.Mode != ModeBridge {
+	if n == nil || n.Config.Internal || !n.Config.bridged() {
 		// Docker publishes nothing from internal networks, nor from macvlan
 		// and ipvlan ones, whose containers are on the LAN themselves.
 		return nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
+	"github.com/weftnet/weft/vxlan"
 	"github.com/weftnet/weft/store"
 )
 
@@ -90,9 +91,12 @@ func (d *Driver) removeOrphanLinks() {
 	owned := map[string]bool{}
 	for _, n := range d.networks {
 		owned[n.Config.Bridge] = true
-		if n.Config.Mode != ModeBridge {
+		if !n.Config.bridged() {
 			owned[n.parentLink()] = true
 			owned[macvlan.ShimName(n.ID)] = true
+		}
+		if n.Config.Mode == ModeVXLAN {
+			owned[vxlan.Name(n.ID)] = true
 		}
 	}
 	for _, ep := range d.endpoints {
@@ -134,6 +138,8 @@ func weftNamed(name, kind string) bool {
 		return has(macvlan.MacvlanPrefix, macvlan.IpvlanPrefix, macvlan.ShimPrefix, macvlan.ProbePrefix)
 	case "dummy":
 		return has(macvlan.PlaceholderPrefix)
+	case "vxlan":
+		return has(vxlan.Prefix)
 	}
 	return false
 }

@@ -56,7 +56,7 @@ func (d *Driver) deleteEndpointRecord(id string) error {
 func (d *Driver) ruleset() firewall.Ruleset {
 	var rs firewall.Ruleset
 	for _, n := range d.networks {
-		if n.Config.Mode != ModeBridge {
+		if !n.Config.bridged() {
 			continue // macvlan and ipvlan traffic never crosses the host's firewall
 		}
 		fn := firewall.Network{
@@ -75,7 +75,7 @@ func (d *Driver) ruleset() firewall.Ruleset {
 	}
 	for _, ep := range d.endpoints {
 		n := d.networks[ep.NetworkID]
-		if n == nil || n.Config.Mode != ModeBridge {
+		if n == nil || !n.Config.bridged() {
 			continue
 		}
 		for _, p := range ep.Ports {

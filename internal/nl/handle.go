@@ -177,5 +177,25 @@ func (h *Handle) RouteReplace(r *netlink.Route) error { return h.h.RouteReplace(
 // RouteDel removes a route.
 func (h *Handle) RouteDel(r *netlink.Route) error { return h.h.RouteDel(r) }
 
+// RouteGet asks the kernel which route it would use to reach dst.
+func (h *Handle) RouteGet(dst net.IP) ([]netlink.Route, error) { return h.h.RouteGet(dst) }
+
+// NeighAppend adds a neighbour or forwarding entry, keeping others for the
+// same address (a VXLAN flood list has one all-zero MAC entry per peer).
+func (h *Handle) NeighAppend(n *netlink.Neigh) error { return h.h.NeighAppend(n) }
+
+// NeighDel removes a neighbour or forwarding entry.
+func (h *Handle) NeighDel(n *netlink.Neigh) error { return h.h.NeighDel(n) }
+
+// NeighList lists the neighbour or forwarding entries of one link.
+func (h *Handle) NeighList(linkIndex, family int) ([]netlink.Neigh, error) {
+	var ns []netlink.Neigh
+	err := retryDump(func() (err error) {
+		ns, err = h.h.NeighList(linkIndex, family)
+		return err
+	})
+	return ns, err
+}
+
 // AddrDel removes an address from a link.
 func (h *Handle) AddrDel(l netlink.Link, a *netlink.Addr) error { return h.h.AddrDel(l, a) }

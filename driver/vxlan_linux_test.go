@@ -1,0 +1,118 @@
+package driver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/internal/testlab"
+	"github.com/weftnet/weft/vxlan"
+)
+
+// vxlanReq is a vxlan network on 10.91.0.0/24 between the underlay peers.
+func vxlanReq(generic map[string]interface{}) *network.CreateNetworkRequest {
+	g := map[string]interface{}{OptMode: ModeVXLAN, OptVNI: "4242", OptPeers: "10.90.0.1,10.90.0.2,10.90.0.3"}
+	for k, v := range generic {
+		g[k] = v
+	}
+	req := createReq(g, &network.IPAMData{Pool: "10.91.0.0/24", Gateway: "10.91.0.1/24"})
+	req.NetworkID = netID
+	return req
+}
+
+// TestVXLANAcrossHosts: two hosts with weft, one plain Linux VXLAN endpoint;
+// containers on different hosts and the plain device reach each other.
+func TestVXLANAcrossHosts(t *testing.T) {
+	h1, h2 := newHarness(t), newHarness(t)
+	plain := testlab.NewNS(t)
+	// Underlay: a switch namespace with a bridge, one port per host.
+	sw := testlab.NewNS(t)
+	sw.MustRun(t, "ip", "link", "add", "sw0", "type", "bridge")
+	sw.MustRun(t, "ip", "link", "set", "sw0", "up")
+	for i, ns := range []*testlab.NS{h1.ns, h2.ns, plain} {
+		port := "p" + string(rune('1'+i))
+		testlab.Wire(t, sw, port, ns, "under0")
+		sw.MustRun(t, "ip", "link", "set", port, "master", "sw0")
+		ns.MustRun(t, "ip", "addr", "add", "10.90.0."+string(rune('1'+i))+"/24", "dev", "under0")
+	}
+	for _, h := range []*harness{h1, h2} {
+		if err := h.d.CreateNetwork(vxlanReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := h1.ns.MustRun(t, "ip", "-d", "link", "show", vxlan.Name(netID))
+	for _, want := range []string{"vxlan id 4242", "dstport 4789", "mtu 1450", "master wf-aaaaaaaaaaaa"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("vxlan device lacks %q:\n%s", want, out)
+		}
+	}
+	if fdb := h1.ns.MustRun(t, "bridge", "fdb", "show", "dev", vxlan.Name(netID)); !strings.Contains(fdb, "dst 10.90.0.2") || strings.Contains(fdb, "dst 10.90.0.1 ") {
+		t.Errorf("flood list must hold the peers but not the host itself:\n%s", fdb)
+	}
+	c1 := h1.attach(t, netID, epID, "10.91.0.11/24")
+	h2.attach(t, netID, "cccccccccccc3333", "10.91.0.12/24")
+	if !pings(c1, "10.91.0.12") {
+		t.Error("containers on two hosts cannot reach each other over VXLAN")
+	}
+	// Standard VXLAN: a plain Linux device with the same VNI and peers.
+	plain.MustRun(t, "ip", "link", "add", "vx0", "type", "vxlan", "id", "4242", "dstport", "4789", "local", "10.90.0.3", "dev", "under0")
+	for _, peer := range []string{"10.90.0.1", "10.90.0.2"} {
+		plain.MustRun(t, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", peer)
+	}
+	plain.MustRun(t, "ip", "addr", "add", "10.91.0.99/24", "dev", "vx0")
+	plain.MustRun(t, "ip", "link", "set", "vx0", "mtu", "1450", "up")
+	if !pings(plain, "10.91.0.11") || !pings(plain, "10.91.0.12") {
+		t.Error("a plain Linux VXLAN device with the same VNI cannot reach weft's containers")
+	}
+	// Deleting the network removes the device and the bridge.
+	h1.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID})
+	if err := h1.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if h1.linkExists(t, vxlan.Name(netID)) || h1.linkExists(t, "wf-aaaaaaaaaaaa") {
+		t.Error("vxlan device or bridge left after DeleteNetwork")
+	}
+}
+
+func TestVXLANBadInput(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name    string
+		generic map[string]interface{}
+		want    []string
+	}{
+		{"no peers", map[string]interface{}{OptPeers: nil}, []string{"mode=vxlan needs the other hosts", OptPeers, OptGroup}},
+		{"vni too big", map[string]interface{}{OptVNI: "16777216"}, []string{OptVNI, "1 to 16777215"}},
+		{"bad peer", map[string]interface{}{OptPeers: "10.90.0.2,host-b"}, []string{OptPeers, "IPv4 addresses separated by commas"}},
+		{"group without underlay", map[string]interface{}{OptPeers: nil, OptGroup: "239.1.1.1"}, []string{OptGroup, OptUnderlay}},
+		{"unicast group", map[string]interface{}{OptPeers: nil, OptGroup: "10.1.1.1"}, []string{OptGroup, "multicast"}},
+		{"no route to peer", map[string]interface{}{OptPeers: "10.250.0.2"}, []string{"no route to VXLAN peer 10.250.0.2"}},
+		{"macvlan option", map[string]interface{}{OptParent: "eth1"}, []string{OptParent, "applies to mode=macvlan"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := vxlanReq(nil)
+			g := req.Options[keyGeneric].(map[string]interface{})
+			for k, v := range tt.generic {
+				if v == nil {
+					delete(g, k)
+				} else {
+					g[k] = v
+				}
+			}
+			err := h.d.CreateNetwork(req)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if h.linkExists(t, "wf-aaaaaaaaaaaa") || h.linkExists(t, vxlan.Name(netID)) {
+				t.Error("refused create left links behind")
+			}
+		})
+	}
+}

@@ -1,0 +1,175 @@
+// Package vxlan builds the VXLAN side of weft's multi-host networks: a
+// standard Linux VXLAN device (UDP 4789 by default) enslaved to the
+// network's bridge, and its flood list of peer VTEPs. Any plain Linux VXLAN
+// device with the same VNI and port interoperates. Every netlink call goes
+// through internal/nl.
+package vxlan
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/nl"
+)
+
+// Protocol constants.
+const (
+	DefaultPort = 4789     // IANA's VXLAN port
+	MaxVNI      = 1<<24 - 1 // VNIs are 24 bits
+	Overhead    = 50       // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+	Prefix      = "wx-"    // device names: wx-<12 chars of the network id>
+)
+
+// Name names a network's VXLAN device.
+func Name(networkID string) string {
+	if len(networkID) > 12 {
+		networkID = networkID[:12]
+	}
+	return Prefix + networkID
+}
+
+// Spec describes a VXLAN device.
+type Spec struct {
+	Name     string
+	VNI      int
+	Port     int
+	Local    netip.Addr // source address of the tunnel
+	Underlay string     // device the tunnel leaves through
+	Group    netip.Addr // multicast group, or invalid for a unicast flood list
+	Bridge   string     // the bridge the device joins
+	MTU      int
+}
+
+// Ensure creates the device if it is missing (an existing one with another
+// VNI or port is rebuilt), attaches it to the bridge and brings it up.
+func Ensure(h *nl.Handle, spec Spec) error {
+	present := false
+	if l, err := h.LinkByName(spec.Name); err == nil {
+		if v, ok := l.(*netlink.Vxlan); ok && v.VxlanId == spec.VNI && v.Port == spec.Port {
+			present = true
+		} else if err := h.LinkDel(l); err != nil {
+			return fmt.Errorf("replace vxlan %q: %w", spec.Name, err)
+		}
+	}
+	br, err := h.LinkByName(spec.Bridge)
+	if err != nil {
+		return err
+	}
+	if !present {
+		if err := create(h, spec, br.Attrs().Index); err != nil {
+			return err
+		}
+	}
+	l, err := h.LinkByName(spec.Name)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetMaster(l, br); err != nil {
+		return err
+	}
+	return h.LinkSetUp(l)
+}
+
+func create(h *nl.Handle, spec Spec, bridgeIndex int) error {
+	under, err := h.LinkByName(spec.Underlay)
+	if err != nil {
+		return errdefs.Errorf(errdefs.Invalid, "underlay %s: %v", spec.Underlay, err)
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = spec.Name
+	attrs.MTU = spec.MTU
+	attrs.MasterIndex = bridgeIndex
+	dev := &netlink.Vxlan{
+		LinkAttrs: attrs, VxlanId: spec.VNI, Port: spec.Port, VtepDevIndex: under.Attrs().Index,
+		SrcAddr: spec.Local.AsSlice(), Learning: true,
+	}
+	if spec.Group.IsValid() {
+		dev.Group = spec.Group.AsSlice()
+	}
+	if err := h.LinkAdd(dev); err != nil {
+		// Our own name is free (checked above), so EEXIST means the kernel
+		// already has a device with this VNI and port.
+		if nl.IsExist(err) {
+			return errdefs.Errorf(errdefs.Conflict, "VNI %d on UDP port %d is already used by another VXLAN device on this host", spec.VNI, spec.Port)
+		}
+		return fmt.Errorf("create vxlan %q (vni %d): %w", spec.Name, spec.VNI, err)
+	}
+	return nil
+}
+
+// zeroMAC is the flood-list entry's MAC: frames with no learnt destination
+// go to every peer listed under it.
+var zeroMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+
+// SetPeers makes the device's flood list exactly peers: missing entries are
+// added, stale ones removed.
+func SetPeers(h *nl.Handle, name string, peers []netip.Addr) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	entries, err := h.NeighList(l.Attrs().Index, unix.AF_BRIDGE)
+	if err != nil {
+		return fmt.Errorf("list flood list of %q: %w", name, err)
+	}
+	want := map[netip.Addr]bool{}
+	for _, p := range peers {
+		want[p] = true
+	}
+	have := map[netip.Addr]bool{}
+	for _, e := range entries {
+		ip, ok := netip.AddrFromSlice(e.IP)
+		if !ok || e.HardwareAddr.String() != zeroMAC.String() {
+			continue
+		}
+		ip = ip.Unmap()
+		have[ip] = true
+		if !want[ip] {
+			if err := h.NeighDel(floodEntry(l.Attrs().Index, ip)); err != nil && !nl.IsNotFound(err) {
+				return fmt.Errorf("remove peer %s from %q: %w", ip, name, err)
+			}
+		}
+	}
+	for p := range want {
+		if !have[p] {
+			if err := h.NeighAppend(floodEntry(l.Attrs().Index, p)); err != nil && !nl.IsExist(err) {
+				return fmt.Errorf("add peer %s to %q: %w", p, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func floodEntry(index int, peer netip.Addr) *netlink.Neigh {
+	return &netlink.Neigh{
+		LinkIndex: index, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT,
+		Flags: netlink.NTF_SELF, IP: peer.AsSlice(), HardwareAddr: zeroMAC,
+	}
+}
+
+// Underlay finds the device and local address the kernel would use to reach
+// the first peer that is not this host (the same peer list can be given to
+// every host), and that device's MTU.
+func Underlay(h *nl.Handle, peers []netip.Addr) (dev string, local netip.Addr, mtu int, err error) {
+	for _, peer := range peers {
+		routes, err := h.RouteGet(peer.AsSlice())
+		if err != nil || len(routes) == 0 {
+			return "", netip.Addr{}, 0, errdefs.Errorf(errdefs.Invalid, "no route to VXLAN peer %s from this host: %v", peer, err)
+		}
+		if routes[0].Type == unix.RTN_LOCAL {
+			continue // this host's own address
+		}
+		l, err := h.LinkByIndex(routes[0].LinkIndex)
+		if err != nil {
+			return "", netip.Addr{}, 0, err
+		}
+		local, _ = netip.AddrFromSlice(routes[0].Src)
+		return l.Attrs().Name, local.Unmap(), l.Attrs().MTU, nil
+	}
+	return "", netip.Addr{}, 0, errdefs.Errorf(errdefs.Invalid, "every VXLAN peer given is an address of this host; list the other hosts too")
+}
