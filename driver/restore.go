@@ -6,8 +6,8 @@ import (
 
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
-	"github.com/weftnet/weft/vxlan"
 	"github.com/weftnet/weft/store"
+	"github.com/weftnet/weft/vxlan"
 )
 
 // restore loads the stored networks and endpoints and makes the kernel match

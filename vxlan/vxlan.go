@@ -19,10 +19,10 @@ import (
 
 // Protocol constants.
 const (
-	DefaultPort = 4789     // IANA's VXLAN port
+	DefaultPort = 4789      // IANA's VXLAN port
 	MaxVNI      = 1<<24 - 1 // VNIs are 24 bits
-	Overhead    = 50       // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
-	Prefix      = "wx-"    // device names: wx-<12 chars of the network id>
+	Overhead    = 50        // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+	Prefix      = "wx-"     // device names: wx-<12 chars of the network id>
 )
 
 // Name names a network's VXLAN device.
