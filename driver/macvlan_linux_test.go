@@ -380,3 +380,60 @@ func linkNames(ipLinkOutput string) string {
 	}
 	return fmt.Sprint(names)
 }
+
+// TestTwoVLANsIsolated: the seeds' vlan10 and vlan20 networks on one
+// parent: a LAN machine with an address of vlan10's subnet but on VLAN 20 is
+// out of reach of vlan10's containers, one on VLAN 10 is reachable.
+func TestTwoVLANsIsolated(t *testing.T) {
+	h := newLANHarness(t)
+	requireKernel(t, h.harness, "vlan")
+	for id, spec := range map[string][2]string{"vlan10": {"lan0.10", "10.60.0.0/24"}, "vlan20": {"lan0.20", "10.61.0.0/24"}} {
+		if err := h.d.CreateNetwork(macvlanReq(id, map[string]interface{}{OptMode: ModeMacvlan, OptParent: spec[0]}, spec[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two LAN machines on one trunk: the VLAN 20 one gets a namespace of its
+	// own, or Linux would answer for both addresses on either VLAN.
+	vlan20Host := testlab.NewNS(t)
+	for vid, m := range map[string]struct {
+		ns   *testlab.NS
+		addr string
+	}{"10": {h.lan, "10.60.0.100/24"}, "20": {vlan20Host, "10.60.0.200/24"}} {
+		h.lan.MustRun(t, "ip", "link", "add", "link", "lan1", "name", "lan1."+vid, "type", "vlan", "id", vid)
+		if m.ns != h.lan {
+			h.lan.MustRun(t, "ip", "link", "set", "lan1."+vid, "netns", m.ns.Name)
+		}
+		m.ns.MustRun(t, "ip", "addr", "add", m.addr, "dev", "lan1."+vid)
+		m.ns.MustRun(t, "ip", "link", "set", "lan1."+vid, "up")
+	}
+	c10 := h.attach(t, "vlan10", epID, "10.60.0.11/24")
+	c20 := h.attach(t, "vlan20", "cccccccccccc3333", "10.61.0.11/24")
+	if !pings(c10, "10.60.0.100") {
+		t.Error("vlan10 container cannot reach the LAN machine on VLAN 10")
+	}
+	if pings(c10, "10.60.0.200") {
+		t.Error("vlan10 container reaches a machine on VLAN 20: the VLANs are not isolated")
+	}
+	if pings(c20, "10.60.0.100") {
+		t.Error("vlan20 container reaches VLAN 10")
+	}
+}
+
+// TestIpvlanPrivateFlag: ipvlan_flag=private keeps a parent's containers
+// apart while they still reach the LAN.
+func TestIpvlanPrivateFlag(t *testing.T) {
+	h := newLANHarness(t)
+	requireKernel(t, h.harness, "ipvlan")
+	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanFlag: "private"}, "10.50.0.0/24")
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	c1 := h.attach(t, netID, epID, "10.50.0.11/24")
+	h.attach(t, netID, "cccccccccccc3333", "10.50.0.12/24")
+	if !pings(c1, "10.50.0.100") {
+		t.Error("ipvlan private: container cannot reach the LAN")
+	}
+	if pings(c1, "10.50.0.12") {
+		t.Error("ipvlan private: containers on one parent reach each other")
+	}
+}
