@@ -3,8 +3,9 @@ package driver
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -137,7 +138,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 		return cfg, err
 	}
 	if mode, ok := generic[OptMode]; ok {
-		if !contains(acceptedModes, mode) {
+		if !slices.Contains(acceptedModes, mode) {
 			return cfg, optionError(OptMode, mode, "accepted modes are "+strings.Join(acceptedModes, ", "))
 		}
 		cfg.Mode = mode
@@ -148,9 +149,9 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 	case ModeIpvlan:
 		cfg.IpvlanMode, cfg.IpvlanFlag = "l2", "bridge"
 	}
-	for _, key := range sortedKeys(generic) {
+	for _, key := range slices.Sorted(maps.Keys(generic)) {
 		value := generic[key]
-		if !contains(modeOptions[cfg.Mode], key) {
+		if !slices.Contains(modeOptions[cfg.Mode], key) {
 			return cfg, unknownOption(key, cfg.Mode)
 		}
 		switch key {
@@ -312,7 +313,7 @@ func defaultVNI(networkID string) int {
 // it belongs to when it is another mode's.
 func unknownOption(key, mode string) error {
 	for _, other := range acceptedModes {
-		if other != mode && contains(modeOptions[other], key) {
+		if other != mode && slices.Contains(modeOptions[other], key) {
 			return errdefs.Errorf(ErrInvalid, "option %s applies to mode=%s, not mode=%s; mode=%s accepts: %s",
 				key, other, mode, mode, strings.Join(modeOptions[mode], ", "))
 		}
@@ -454,24 +455,6 @@ func parseAddrOrPrefix(s string, bits int) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, bits), nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isAlnum(s string) bool {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -224,14 +223,4 @@ func checkStatic(f string) error {
 		}
 	}
 	return nil
-}
-
-// sortedKeys returns m's keys in order, so archives are reproducible.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -102,8 +104,8 @@ func writeInitramfs(w io.Writer, im *image) error {
 		c.bytes(path.Join(modDir, name), 0o644, meta[name])
 	}
 
-	first := map[string]string{} // host file -> guest path it was added at
-	for _, g := range sortedKeys(im.files.files) {
+	first := map[string]string{}                                 // host file -> guest path it was added at
+	for _, g := range slices.Sorted(maps.Keys(im.files.files)) { // sorted: reproducible archives
 		h := im.files.files[g]
 		if prev, ok := first[h]; ok { // e.g. the loader at /lib64 and in /lib/x86_64-linux-gnu
 			c.symlink(g, "/"+clean(prev))
@@ -114,7 +116,7 @@ func writeInitramfs(w io.Writer, im *image) error {
 			return err
 		}
 	}
-	for _, g := range sortedKeys(im.files.links) {
+	for _, g := range slices.Sorted(maps.Keys(im.files.links)) { // sorted: reproducible archives
 		c.symlink(g, im.files.links[g])
 	}
 	if err := addHostFile(c, guestBinary(im.binary), im.binary); err != nil {

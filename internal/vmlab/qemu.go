@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,7 +146,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 	files := newFileSet()
-	for _, g := range sortedKeys(spec.Files) {
+	for _, g := range slices.Sorted(maps.Keys(spec.Files)) { // sorted: reproducible archives
 		if err := files.addTree(g, spec.Files[g]); err != nil {
 			return res, fmt.Errorf("vmlab: Files[%s]: %w", g, err)
 		}
