@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftnet/weft/internal/lab"
 )
@@ -146,14 +147,33 @@ func TestPublishedPorts(t *testing.T) {
 		out, _ := ext.Run(ctx(t), "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 3 %s %d`, addr, port))
 		return out
 	}
-	if out := get(host.Addr.String(), 8080); !strings.Contains(out, "hello-weft") {
+	// A container's server takes a moment to listen after `docker run -d`
+	// returns ("connection refused" then means DNAT worked and nobody
+	// listens yet): wait for the first answer, then assert.
+	waitServed := func(addr string, port int) string {
+		var out string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if out = get(addr, port); strings.Contains(out, "hello-weft") {
+				break
+			}
+		}
+		return out
+	}
+	if out := waitServed(host.Addr.String(), 8080); !strings.Contains(out, "hello-weft") {
 		t.Errorf("-p 8080:80 not reachable from the outside host: %q", out)
 	}
 	if out := get(host.Addr.String(), 8081); !strings.Contains(out, "hello-weft") {
 		t.Errorf("-p %s:8081:80 not reachable: %q", host.Addr, out)
 	}
-	if out, err := ext.Run(ctx(t), udpEcho, "send", host.Addr.String()+":5353", "weft-udp"); !strings.Contains(out, "echo:weft-udp") {
-		t.Errorf("-p 5353:53/udp: no answer from the container: %q %v", out, err)
+	var udpOut string
+	var udpErr error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if udpOut, udpErr = ext.Run(ctx(t), udpEcho, "send", host.Addr.String()+":5353", "weft-udp"); strings.Contains(udpOut, "echo:weft-udp") {
+			break
+		}
+	}
+	if !strings.Contains(udpOut, "echo:weft-udp") {
+		t.Errorf("-p 5353:53/udp: no answer from the container: %q %v", udpOut, udpErr)
 	}
 
 	// Beyond Docker's iptables-only mode: the host itself (also on 127.0.0.1)
@@ -175,7 +195,7 @@ func TestPublishedPorts(t *testing.T) {
 	bound := netName(t, "bound")
 	network(t, bound, "--subnet", "10.16.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4="+second)
 	run(t, bound+"-web", "--network", bound, "-p", "8082:80", lab.Image, "sh", "-c", web)
-	if out := get(second, 8082); !strings.Contains(out, "hello-weft") {
+	if out := waitServed(second, 8082); !strings.Contains(out, "hello-weft") {
 		t.Errorf("port not published on host_binding_ipv4 %s: %q", second, out)
 	}
 	if out := get(host.Addr.String(), 8082); strings.Contains(out, "hello-weft") {
