@@ -65,10 +65,13 @@ func macvlanReq(id string, generic map[string]interface{}, subnet string) *netwo
 
 // attach creates an endpoint, moves its link into a new "container"
 // namespace as dockerd would after Join, and configures it there.
-func (h *harness) attach(t *testing.T, netID, epID, cidr string) *testlab.NS {
+func (h *harness) attach(t *testing.T, netID, epID, cidr string, cidr6 ...string) *testlab.NS {
 	t.Helper()
-	resp, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID,
-		Interface: &network.EndpointInterface{Address: cidr}})
+	iface := &network.EndpointInterface{Address: cidr}
+	if len(cidr6) > 0 {
+		iface.AddressIPv6 = cidr6[0]
+	}
+	resp, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID, Interface: iface})
 	if err != nil {
 		t.Fatalf("CreateEndpoint: %v", err)
 	}
@@ -83,6 +86,9 @@ func (h *harness) attach(t *testing.T, netID, epID, cidr string) *testlab.NS {
 		c.MustRun(t, "ip", "link", "set", "eth0", "address", resp.Interface.MacAddress)
 	}
 	c.MustRun(t, "ip", "addr", "add", cidr, "dev", "eth0")
+	for _, a := range cidr6 {
+		c.MustRun(t, "ip", "addr", "add", a, "dev", "eth0", "nodad")
+	}
 	c.MustRun(t, "ip", "link", "set", "eth0", "up")
 	for _, r := range join.StaticRoutes {
 		c.MustRun(t, "ip", "route", "add", r.Destination, "dev", "eth0")
@@ -435,5 +441,39 @@ func TestIpvlanPrivateFlag(t *testing.T) {
 	}
 	if pings(c1, "10.50.0.12") {
 		t.Error("ipvlan private: containers on one parent reach each other")
+	}
+}
+
+// TestMacvlanIpvlanDualStackAndMTU: IPv6 beside IPv4 and a set MTU, with
+// traffic, on both kinds of child link.
+func TestMacvlanIpvlanDualStackAndMTU(t *testing.T) {
+	for _, mode := range []string{ModeMacvlan, ModeIpvlan} {
+		t.Run(mode, func(t *testing.T) {
+			h := newLANHarness(t)
+			if mode == ModeIpvlan {
+				requireKernel(t, h.harness, "ipvlan")
+			}
+			h.lan.MustRun(t, "ip", "addr", "add", "fd00:50::100/64", "dev", "lan1", "nodad")
+			req := macvlanReq(netID, map[string]interface{}{OptMode: mode, OptParent: "lan0", OptMTU: "1400"}, "10.50.0.0/24")
+			req.Options[keyEnableIPv6] = true
+			req.IPv6Data = []*network.IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
+			if err := h.d.CreateNetwork(req); err != nil {
+				t.Fatal(err)
+			}
+			c1 := h.attach(t, netID, epID, "10.50.0.11/24", "fd00:50::11/64")
+			h.attach(t, netID, "cccccccccccc3333", "10.50.0.12/24", "fd00:50::12/64")
+			if mtu := strings.TrimSpace(c1.MustRun(t, "cat", "/sys/class/net/eth0/mtu")); mtu != "1400" {
+				t.Errorf("container link MTU %s, want 1400", mtu)
+			}
+			for _, target := range []string{"fd00:50::12", "fd00:50::100"} {
+				if _, err := c1.Run("busybox", "ping", "-6", "-c", "1", "-W", "2", target); err != nil {
+					t.Errorf("%s: IPv6 ping to %s failed: %v", mode, target, err)
+				}
+			}
+			join, _ := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+			if join.GatewayIPv6 != "fd00:50::1" {
+				t.Errorf("join %+v: want the IPv6 gateway fd00:50::1", join)
+			}
+		})
 	}
 }

@@ -9,7 +9,7 @@ import (
 // kernelModeTests are the tests that need link types this CI kernel lacks
 // (ipvlan, 802.1q, dummy); they run, with the other modes' kernel tests,
 // inside Debian's full cloud kernel in a VM (internal/vmlab).
-const kernelModeTests = "^Test(Ipvlan|VLANParent|TwoVLANsIsolated|NoParentIsInternal|MacvlanModes|MacvlanPassthru|HostShim|OneParent|VXLANAcrossHosts|EndpointLifecycle|NetworkLifecycle|RestoreAfterReboot)"
+const kernelModeTests = "^Test(Ipvlan|MacvlanIpvlanDualStack|VLANParent|TwoVLANsIsolated|NoParentIsInternal|MacvlanModes|MacvlanPassthru|HostShim|OneParent|VXLANAcrossHosts|EndpointLifecycle|NetworkLifecycle|RestoreAfterReboot)"
 
 // TestKernelModesInVM boots the full kernel and runs kernelModeTests there.
 // It skips only where qemu cannot run at all.
