@@ -26,6 +26,9 @@ func (n *Network) kind() macvlan.Kind {
 
 // parentLink is the link the network's children hang off.
 func (n *Network) parentLink() string {
+	if n.ResolvedParent != "" {
+		return n.ResolvedParent
+	}
 	if n.Config.Parent == "" {
 		return macvlan.PlaceholderName(n.ID)
 	}
@@ -44,10 +47,13 @@ func (n *Network) childSpec(name string) macvlan.ChildSpec {
 }
 
 func (m macvlanBackend) ensureNetwork(n *Network) error {
+	if err := m.resolveParent(n); err != nil {
+		return err
+	}
 	if err := m.checkNeighbours(n); err != nil {
 		return err
 	}
-	if n.Config.Parent == "" {
+	if n.Config.Parent == "" && n.ResolvedParent == "" {
 		n.OwnsParent = true
 		if err := macvlan.EnsureDummy(m.d.nl, n.parentLink()); err != nil {
 			return err
@@ -91,11 +97,27 @@ func (m macvlanBackend) probe(n *Network) error {
 	return link.Delete(m.d.nl, name)
 }
 
+// resolveParent finds this host's parent for a network that names it by a
+// pattern (eth*) or by the subnet it sits on: one swarm network then finds
+// its parent on every node, whatever the interface is called there.
+func (m macvlanBackend) resolveParent(n *Network) error {
+	if n.ResolvedParent != "" || (!n.Config.ParentSubnet.IsValid() && !macvlan.IsPattern(n.Config.Parent)) {
+		return nil
+	}
+	found, err := macvlan.FindParent(m.d.nl, n.Config.Parent, n.Config.ParentSubnet)
+	if err != nil {
+		return err
+	}
+	n.ResolvedParent = found
+	m.d.netLog(n.ID).WithField("parent", found).Info("parent found on this host")
+	return nil
+}
+
 // ensureParent makes an 802.1q parent exist. weft owns a VLAN link it
 // created, and so does every weft network sharing it; the last of them to go
 // deletes it. A link the user made is never deleted.
 func (m macvlanBackend) ensureParent(n *Network) error {
-	p, err := macvlan.ParseParent(n.Config.Parent)
+	p, err := macvlan.ParseParent(n.parentLink())
 	if err != nil || p.VLAN == 0 {
 		return err
 	}

@@ -477,3 +477,31 @@ func TestMacvlanIpvlanDualStackAndMTU(t *testing.T) {
 		})
 	}
 }
+
+// TestParentFoundPerHost: a pattern or the subnet an interface sits on finds
+// this host's parent (what lets one swarm network span hosts whose NICs have
+// different names); the choice is kept across restarts.
+func TestParentFoundPerHost(t *testing.T) {
+	h := newLANHarness(t)
+	h.ns.MustRun(t, "ip", "addr", "add", "10.50.0.5/24", "dev", "lan0")
+	for id, opt := range map[string]map[string]interface{}{
+		"by-pattern": {OptMode: ModeMacvlan, OptParent: "la*"},
+		"by-subnet":  {OptMode: ModeMacvlan, OptParentSubnet: "10.50.0.0/24"},
+	} {
+		if err := h.d.CreateNetwork(macvlanReq(id, opt, map[string]string{"by-pattern": "10.56.0.0/24", "by-subnet": "10.57.0.0/24"}[id])); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if got := h.d.networks[id].parentLink(); got != "lan0" {
+			t.Errorf("%s found parent %q, want lan0", id, got)
+		}
+	}
+	h.attach(t, "by-subnet", epID, "10.57.0.11/24")
+	h.restart(t)
+	if got := h.d.networks["by-subnet"].ResolvedParent; got != "lan0" {
+		t.Errorf("after restart the resolved parent is %q, want lan0", got)
+	}
+	err := h.d.CreateNetwork(macvlanReq("none", map[string]interface{}{OptMode: ModeMacvlan, OptParentSubnet: "10.99.0.0/24"}, "10.58.0.0/24"))
+	if err == nil || !strings.Contains(err.Error(), "no interface of this host has an address in it") {
+		t.Errorf("parent_subnet matching nothing: %v", err)
+	}
+}

@@ -32,6 +32,7 @@ const (
 	OptIpvlanMode      = "ipvlan_mode"
 	OptIpvlanFlag      = "ipvlan_flag"
 	OptHostShim        = "host_shim"
+	OptParentSubnet    = "parent_subnet"
 	OptVNI             = "vni"
 	OptVXLANPort       = "vxlan_port"
 	OptPeers           = "peers"
@@ -59,8 +60,8 @@ var acceptedModes = []string{ModeBridge, ModeMacvlan, ModeIpvlan, ModeVXLAN}
 // modeOptions lists the -o options each mode accepts.
 var modeOptions = map[string][]string{
 	ModeBridge:  {OptMode, OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
-	ModeMacvlan: {OptMode, OptParent, OptMacvlanMode, OptHostShim, OptMTU, OptIfacePrefix},
-	ModeIpvlan:  {OptMode, OptParent, OptIpvlanMode, OptIpvlanFlag, OptHostShim, OptMTU, OptIfacePrefix},
+	ModeMacvlan: {OptMode, OptParent, OptParentSubnet, OptMacvlanMode, OptHostShim, OptMTU, OptIfacePrefix},
+	ModeIpvlan:  {OptMode, OptParent, OptParentSubnet, OptIpvlanMode, OptIpvlanFlag, OptHostShim, OptMTU, OptIfacePrefix},
 	ModeVXLAN: {OptMode, OptVNI, OptVXLANPort, OptPeers, OptGroup, OptUnderlay,
 		OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
 }
@@ -90,11 +91,12 @@ type NetworkConfig struct {
 	IPv6Subnets     []Subnet   `json:"ipv6_subnets,omitempty"`
 
 	// macvlan and ipvlan
-	Parent      string     `json:"parent,omitempty"` // as the user gave it; "" for a placeholder parent
-	MacvlanMode string     `json:"macvlan_mode,omitempty"`
-	IpvlanMode  string     `json:"ipvlan_mode,omitempty"`
-	IpvlanFlag  string     `json:"ipvlan_flag,omitempty"`
-	HostShim    netip.Addr `json:"host_shim,omitzero"`
+	Parent       string       `json:"parent,omitempty"` // as the user gave it (a name or a name pattern); "" for none
+	ParentSubnet netip.Prefix `json:"parent_subnet,omitzero"`
+	MacvlanMode  string       `json:"macvlan_mode,omitempty"`
+	IpvlanMode   string       `json:"ipvlan_mode,omitempty"`
+	IpvlanFlag   string       `json:"ipvlan_flag,omitempty"`
+	HostShim     netip.Addr   `json:"host_shim,omitzero"`
 
 	// vxlan
 	VNI       int          `json:"vni,omitempty"`
@@ -193,6 +195,12 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 				return cfg, err
 			}
 			cfg.Parent = value
+		case OptParentSubnet:
+			p, perr := netip.ParsePrefix(value)
+			if perr != nil {
+				return cfg, optionError(key, value, "use the CIDR of the LAN the parent interface sits on, such as 192.0.2.0/24")
+			}
+			cfg.ParentSubnet = p.Masked()
 		case OptMacvlanMode:
 			if _, ok := macvlan.MacvlanModes[value]; !ok {
 				return cfg, optionError(key, value, "use "+macvlan.Names(macvlan.MacvlanModes))
@@ -273,10 +281,13 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 	if err := checkHostShim(&cfg, req); err != nil {
 		return cfg, err
 	}
-	if cfg.Internal && cfg.Parent != "" {
+	if cfg.Parent != "" && cfg.ParentSubnet.IsValid() {
+		return cfg, errdefs.Errorf(ErrInvalid, "options %s and %s exclude each other: name the parent, or the subnet it sits on", OptParent, OptParentSubnet)
+	}
+	if cfg.Internal {
 		// As Docker's macvlan and ipvlan do: an internal network gets a
 		// private placeholder parent, so nothing reaches the LAN.
-		cfg.Parent = ""
+		cfg.Parent, cfg.ParentSubnet = "", netip.Prefix{}
 	}
 	if cfg.IPv6 && len(cfg.IPv6Subnets) == 0 {
 		return cfg, errdefs.Errorf(ErrInvalid, "--ipv6 needs an IPv6 subnet: add --subnet with an IPv6 prefix such as fd00:1::/64")

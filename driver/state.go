@@ -20,6 +20,9 @@ type Network struct {
 	// OwnsParent: weft created the parent link (a VLAN sub-interface or a
 	// placeholder) and deletes it when the last network using it goes.
 	OwnsParent bool `json:"owns_parent,omitempty"`
+	// ResolvedParent is the interface a parent pattern or parent_subnet
+	// found on this host, kept so the choice survives restarts.
+	ResolvedParent string `json:"resolved_parent,omitempty"`
 }
 
 // Endpoint is a stored endpoint: one container's attachment to a network.

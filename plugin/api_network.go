@@ -55,7 +55,7 @@ func (s *Server) routes() {
 func (s *Server) networkRoutes() {
 	route := func(method string, h http.HandlerFunc) { s.mux.HandleFunc("POST /NetworkDriver."+method, h) }
 	route("GetCapabilities", handle(s, "GetCapabilities", func(*empty) (capabilities, error) {
-		return capabilities{Scope: "local", ConnectivityScope: "local"}, nil
+		return capabilities{Scope: s.scope, ConnectivityScope: s.scope}, nil
 	}))
 	route("GwAllocCheck", handle(s, "GwAllocCheck", func(*empty) (gwAllocCheckReply, error) {
 		return gwAllocCheckReply{}, nil

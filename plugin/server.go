@@ -51,15 +51,24 @@ type IPAM interface {
 // state is restored (dockerd gives a plugin under ten seconds to listen).
 type Server struct {
 	log    logrus.FieldLogger
+	scope  string
 	mux    *http.ServeMux
 	ready  chan struct{}
 	driver NetworkDriver
 	ipam   IPAM
 }
 
-// NewServer builds the router.
-func NewServer(log logrus.FieldLogger) *Server {
-	s := &Server{log: log, mux: http.NewServeMux(), ready: make(chan struct{})}
+// Driver scopes. Docker 20.10 refuses `docker network create` for a global
+// driver on a node outside a swarm, and a local driver's networks cannot
+// carry swarm services: so the scope is the operator's choice (SCOPE).
+const (
+	ScopeLocal  = "local"
+	ScopeGlobal = "global"
+)
+
+// NewServer builds the router; scope is ScopeLocal or ScopeGlobal.
+func NewServer(log logrus.FieldLogger, scope string) *Server {
+	s := &Server{log: log, scope: scope, mux: http.NewServeMux(), ready: make(chan struct{})}
 	s.routes()
 	return s
 }

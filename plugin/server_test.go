@@ -71,7 +71,7 @@ func newServer(t *testing.T) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(log)
+	srv := NewServer(log, ScopeLocal)
 	srv.SetBackends(drv, addrs)
 	hs := &http.Server{Handler: srv}
 	go hs.Serve(l)

@@ -52,14 +52,20 @@ func run(log *logrus.Logger, socket, stateDir, procRoot string) error {
 	if err != nil {
 		return err
 	}
-	srv := plugin.NewServer(log)
+	scope := envOr("SCOPE", plugin.ScopeLocal)
+	if scope != plugin.ScopeLocal && scope != plugin.ScopeGlobal {
+		// Listen anyway: a plugin that never listens leaves dockerd waiting.
+		log.Errorf("SCOPE=%q is not a scope (use local or global: docker plugin set weft:latest SCOPE=global); using local", scope)
+		scope = plugin.ScopeLocal
+	}
+	srv := plugin.NewServer(log, scope)
 	httpSrv := &http.Server{Handler: srv}
 	go func() {
 		if err := httpSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.WithError(err).Fatal("serve")
 		}
 	}()
-	log.WithFields(logrus.Fields{"version": version, "socket": socket}).Info("weft listening")
+	log.WithFields(logrus.Fields{"version": version, "socket": socket, "scope": scope}).Info("weft listening")
 
 	st, err := store.Open(filepath.Join(stateDir, "weft.db"))
 	if err != nil {
