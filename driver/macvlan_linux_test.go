@@ -505,3 +505,34 @@ func TestParentFoundPerHost(t *testing.T) {
 		t.Errorf("parent_subnet matching nothing: %v", err)
 	}
 }
+
+// TestIpvlanVLANRestoreAfterReboot: after a reboot (links gone, store kept)
+// a restarted weft rebuilds the VLAN parent it made; dockerd's deletes of
+// the dead endpoint and the network then succeed and remove it again.
+func TestIpvlanVLANRestoreAfterReboot(t *testing.T) {
+	h := newLANHarness(t)
+	requireKernel(t, h.harness, "ipvlan")
+	requireKernel(t, h.harness, "vlan")
+	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0.30"}, "10.63.0.0/24")
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	h.attach(t, netID, epID, "10.63.0.11/24")
+	h.ns.MustRun(t, "ip", "link", "del", "lan0.30") // the reboot: the VLAN and its children are gone
+	h.restart(t)
+	if out := h.ns.MustRun(t, "ip", "-d", "link", "show", "lan0.30"); !strings.Contains(out, "id 30") {
+		t.Fatalf("VLAN parent not rebuilt from the store: %s", out)
+	}
+	h.attach(t, netID, "cccccccccccc3333", "10.63.0.12/24") // a restarted container joins again
+	for _, ep := range []string{epID, "cccccccccccc3333"} {
+		if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: ep}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := link.Exists(h.ns.NL, "lan0.30"); ok {
+		t.Error("VLAN parent weft made left after its network was deleted")
+	}
+}
