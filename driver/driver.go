@@ -5,6 +5,7 @@
 package driver
 
 import (
+	"net/netip"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -55,6 +56,7 @@ type Driver struct {
 	mu        sync.Mutex
 	networks  map[string]*Network
 	endpoints map[string]*Endpoint
+	nodes     map[netip.Addr]Node // swarm nodes, from DiscoverNew
 }
 
 // New loads the stored state and rebuilds whatever the kernel lost (a host
@@ -68,6 +70,7 @@ func New(cfg Config) (*Driver, error) {
 		log:       cfg.Log,
 		networks:  map[string]*Network{},
 		endpoints: map[string]*Endpoint{},
+		nodes:     map[netip.Addr]Node{},
 	}
 	if err := d.restore(); err != nil {
 		return nil, err

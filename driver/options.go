@@ -304,8 +304,6 @@ func checkVXLAN(cfg *NetworkConfig) error {
 	switch {
 	case len(cfg.Peers) > 0 && cfg.Group.IsValid():
 		return errdefs.Errorf(ErrInvalid, "options %s and %s exclude each other: list the peers, or name a multicast group", OptPeers, OptGroup)
-	case len(cfg.Peers) == 0 && !cfg.Group.IsValid():
-		return errdefs.Errorf(ErrInvalid, "mode=vxlan needs the other hosts: -o %s=IP,IP,... or -o %s=MULTICAST-GROUP", OptPeers, OptGroup)
 	case cfg.Group.IsValid() && cfg.Underlay == "":
 		return errdefs.Errorf(ErrInvalid, "option %s needs -o %s=IFACE, the interface the group is joined on", OptGroup, OptUnderlay)
 	}

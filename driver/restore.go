@@ -27,6 +27,9 @@ func (d *Driver) restore() error {
 		}); err != nil {
 			return err
 		}
+		if err := d.loadNodes(tx); err != nil {
+			return err
+		}
 		return tx.ForEach(kindEndpoint, func(_ string, raw []byte) error {
 			ep := &Endpoint{}
 			if err := store.Decode(raw, ep); err != nil {

@@ -41,10 +41,13 @@ func (v vxlanBackend) ensureNetwork(n *Network) error {
 	if err := vxlan.Ensure(v.d.nl, spec); err != nil {
 		return err
 	}
-	var peers []netip.Addr
-	for _, p := range n.Config.Peers {
-		if p != local {
-			peers = append(peers, p) // the same list can be given to every host
+	peers := v.d.swarmPeers()
+	if !n.swarmVXLAN() {
+		peers = nil
+		for _, p := range n.Config.Peers {
+			if p != local {
+				peers = append(peers, p) // the same list can be given to every host
+			}
 		}
 	}
 	return vxlan.SetPeers(v.d.nl, spec.Name, peers)
@@ -64,6 +67,15 @@ func (v vxlanBackend) checkVNI(n *Network) error {
 // underlay picks the device and source address of the tunnel: the option,
 // else whatever the kernel routes the first peer through.
 func (v vxlanBackend) underlay(n *Network) (dev string, local netip.Addr, mtu int, err error) {
+	if n.swarmVXLAN() {
+		self, ok := v.d.selfNode()
+		if !ok {
+			return "", netip.Addr{}, 0, errdefs.Errorf(ErrInvalid,
+				"mode=vxlan needs the other hosts: -o %s=IP,IP,... or -o %s=MULTICAST-GROUP, or a swarm (with weft installed with SCOPE=global)", OptPeers, OptGroup)
+		}
+		dev, mtu, err := vxlan.UnderlayOf(v.d.nl, self)
+		return dev, self, mtu, err
+	}
 	if n.Config.Underlay == "" {
 		return vxlan.Underlay(v.d.nl, n.Config.Peers)
 	}

@@ -2,8 +2,11 @@ package plugin
 
 import (
 	"net/http"
+	"net/netip"
 
 	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/internal/errdefs"
 )
 
 // empty is the reply of calls that return nothing.
@@ -26,6 +29,20 @@ type gwAllocCheckReply struct {
 // operInfoReply carries EndpointOperInfo's free-form map.
 type operInfoReply struct {
 	Value map[string]any
+}
+
+// nodeDiscovery is libnetwork's DiscoveryType for swarm nodes (the others,
+// encryption keys, never reach remote drivers).
+const nodeDiscovery = 1
+
+// discovery is DiscoverNew/DiscoverDelete's body (Self, not the documented self).
+type discovery struct {
+	DiscoveryType int
+	DiscoveryData struct {
+		Address     string
+		BindAddress string
+		Self        bool
+	}
 }
 
 // allocateNetworkRequest is the swarm manager's AllocateNetwork call.
@@ -88,9 +105,18 @@ func (s *Server) networkRoutes() {
 	route("RevokeExternalConnectivity", handle(s, "RevokeExternalConnectivity", func(r *network.RevokeExternalConnectivityRequest) (empty, error) {
 		return empty{}, s.driver.RevokeExternalConnectivity(r)
 	}))
-	// Swarm node discovery: bridge networks are local, nothing to do.
-	for _, m := range []string{"DiscoverNew", "DiscoverDelete"} {
-		route(m, handle(s, m, func(*network.DiscoveryNotification) (empty, error) { return empty{}, nil }))
+	// Swarm node discovery feeds the flood lists of swarm vxlan networks.
+	for m, joined := range map[string]bool{"DiscoverNew": true, "DiscoverDelete": false} {
+		route(m, handle(s, m, func(r *discovery) (empty, error) {
+			if r.DiscoveryType != nodeDiscovery {
+				return empty{}, nil
+			}
+			addr, err := netip.ParseAddr(r.DiscoveryData.Address)
+			if err != nil {
+				return empty{}, errdefs.Errorf(errdefs.Invalid, "node discovery with address %q: %v", r.DiscoveryData.Address, err)
+			}
+			return empty{}, s.driver.Discover(addr.Unmap(), r.DiscoveryData.Self, joined)
+		}))
 	}
 	// A swarm manager asks for the options to ship to the workers: hand back
 	// the user's own, so every node builds the same network.

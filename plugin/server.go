@@ -36,6 +36,7 @@ type NetworkDriver interface {
 	Leave(*network.LeaveRequest) error
 	ProgramExternalConnectivity(*network.ProgramExternalConnectivityRequest) error
 	RevokeExternalConnectivity(*network.RevokeExternalConnectivityRequest) error
+	Discover(node netip.Addr, self, joined bool) error
 }
 
 // IPAM is what the server needs from the address manager.

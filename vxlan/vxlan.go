@@ -173,3 +173,24 @@ func Underlay(h *nl.Handle, peers []netip.Addr) (dev string, local netip.Addr, m
 	}
 	return "", netip.Addr{}, 0, errdefs.Errorf(errdefs.Invalid, "every VXLAN peer given is an address of this host; list the other hosts too")
 }
+
+// UnderlayOf finds the device holding the local address (a swarm node's
+// advertised address) and its MTU.
+func UnderlayOf(h *nl.Handle, local netip.Addr) (dev string, mtu int, err error) {
+	links, err := h.LinkList()
+	if err != nil {
+		return "", 0, err
+	}
+	for _, l := range links {
+		addrs, err := h.AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == local {
+				return l.Attrs().Name, l.Attrs().MTU, nil
+			}
+		}
+	}
+	return "", 0, errdefs.Errorf(errdefs.Invalid, "no interface of this host holds the swarm address %s", local)
+}

@@ -1,0 +1,89 @@
+package driver
+
+import (
+	"net/netip"
+	"sort"
+
+	"github.com/weftnet/weft/store"
+	"github.com/weftnet/weft/vxlan"
+)
+
+// kindNode is the store kind of the swarm nodes dockerd announced. Docker
+// never replays them to a restarted plugin, so weft keeps them.
+const kindNode = "nodes"
+
+// Node is a swarm node weft heard of through DiscoverNew.
+type Node struct {
+	Address netip.Addr `json:"address"`
+	Self    bool       `json:"self,omitempty"`
+}
+
+// Discover records a node joining (add) or leaving the swarm and refreshes
+// the flood list of every vxlan network that finds its peers through the
+// swarm. Errors are only logged by dockerd, so weft logs them too.
+func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.store.Update(func(tx *store.Tx) error {
+		if add {
+			return tx.Put(kindNode, addr.String(), Node{Address: addr, Self: self})
+		}
+		return tx.Delete(kindNode, addr.String())
+	})
+	if err != nil {
+		return err
+	}
+	if add {
+		d.nodes[addr] = Node{Address: addr, Self: self}
+	} else {
+		delete(d.nodes, addr)
+	}
+	d.log.WithFields(map[string]any{"node": addr, "self": self, "joined": add}).Info("swarm node")
+	for _, n := range d.networks {
+		if n.swarmVXLAN() {
+			if err := vxlan.SetPeers(d.nl, vxlan.Name(n.ID), d.swarmPeers()); err != nil {
+				d.netLog(n.ID).WithError(err).Warn("could not update the flood list")
+			}
+		}
+	}
+	return nil
+}
+
+// swarmVXLAN says the network finds its peers through the swarm.
+func (n *Network) swarmVXLAN() bool {
+	return n.Config.Mode == ModeVXLAN && len(n.Config.Peers) == 0 && !n.Config.Group.IsValid()
+}
+
+// selfNode is this node's swarm address, if dockerd announced it.
+func (d *Driver) selfNode() (netip.Addr, bool) {
+	for a, n := range d.nodes {
+		if n.Self {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// swarmPeers lists the other nodes, sorted.
+func (d *Driver) swarmPeers() []netip.Addr {
+	var peers []netip.Addr
+	for a, n := range d.nodes {
+		if !n.Self {
+			peers = append(peers, a)
+		}
+	}
+	sort.Slice(peers, func(i, j int) bool { return peers[i].Less(peers[j]) })
+	return peers
+}
+
+// loadNodes reads the remembered swarm nodes at start.
+func (d *Driver) loadNodes(tx *store.Tx) error {
+	return tx.ForEach(kindNode, func(_ string, raw []byte) error {
+		var n Node
+		if err := store.Decode(raw, &n); err != nil {
+			return err
+		}
+		d.nodes[n.Address] = n
+		return nil
+	})
+}
