@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -114,5 +115,43 @@ func TestVXLANBadInput(t *testing.T) {
 				t.Error("refused create left links behind")
 			}
 		})
+	}
+}
+
+// TestSwarmDiscoveryFeedsFloodList: a vxlan network without peers takes
+// them from swarm discovery; a node that leaves is dropped, one that comes
+// back is added again, and the node list survives a plugin restart (Docker
+// does not replay it).
+func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
+	h := newHarness(t)
+	peerNS := testlab.NewNS(t)
+	testlab.Wire(t, h.ns, "under0", peerNS, "under1")
+	h.ns.MustRun(t, "ip", "addr", "add", "10.90.0.1/24", "dev", "under0")
+	req := vxlanReq(map[string]interface{}{OptPeers: nil})
+	delete(req.Options[keyGeneric].(map[string]interface{}), OptPeers)
+	if err := h.d.CreateNetwork(req); err == nil || !strings.Contains(err.Error(), "or a swarm") {
+		t.Fatalf("swarm vxlan before this node knows its swarm address: %v", err)
+	}
+	self, peer := netip.MustParseAddr("10.90.0.1"), netip.MustParseAddr("10.90.0.2")
+	if err := h.d.Discover(self, true, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	fdb := func() string { return h.ns.MustRun(t, "bridge", "fdb", "show", "dev", vxlan.Name(netID)) }
+	h.d.Discover(peer, false, true)
+	if !strings.Contains(fdb(), "dst 10.90.0.2") {
+		t.Fatalf("joined node not in the flood list:\n%s", fdb())
+	}
+	h.d.Discover(peer, false, false)
+	if strings.Contains(fdb(), "dst 10.90.0.2") {
+		t.Fatalf("node that left still in the flood list:\n%s", fdb())
+	}
+	h.d.Discover(peer, false, true)
+	h.ns.MustRun(t, "ip", "link", "del", vxlan.Name(netID)) // a reboot
+	h.restart(t)
+	if !strings.Contains(fdb(), "dst 10.90.0.2") || strings.Contains(fdb(), "dst 10.90.0.1 ") {
+		t.Fatalf("after a restart the flood list must hold the remembered peer, not this node:\n%s", fdb())
 	}
 }
