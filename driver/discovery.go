@@ -20,11 +20,27 @@ type Node struct {
 
 // Discover records a node joining (add) or leaving the swarm and refreshes
 // the flood list of every vxlan network that finds its peers through the
-// swarm. Errors are only logged by dockerd, so weft logs them too.
+// swarm. dockerd only logs a failure here, so the flood-list updates are
+// best effort, each failure logged.
 func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// A node announces itself again when it joins a swarm anew, maybe under
+	// another address: the newest self replaces any older one.
+	var staleSelf []netip.Addr
+	if add && self {
+		for a, n := range d.nodes {
+			if n.Self && a != addr {
+				staleSelf = append(staleSelf, a)
+			}
+		}
+	}
 	err := d.store.Update(func(tx *store.Tx) error {
+		for _, a := range staleSelf {
+			if err := tx.Delete(kindNode, a.String()); err != nil {
+				return err
+			}
+		}
 		if add {
 			return tx.Put(kindNode, addr.String(), Node{Address: addr, Self: self})
 		}
@@ -32,6 +48,9 @@ func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, a := range staleSelf {
+		delete(d.nodes, a)
 	}
 	if add {
 		d.nodes[addr] = Node{Address: addr, Self: self}

@@ -154,4 +154,9 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 	if !strings.Contains(fdb(), "dst 10.90.0.2") || strings.Contains(fdb(), "dst 10.90.0.1 ") {
 		t.Fatalf("after a restart the flood list must hold the remembered peer, not this node:\n%s", fdb())
 	}
+	// Joining a swarm anew under another address replaces the old self.
+	h.d.Discover(netip.MustParseAddr("10.90.0.9"), true, true)
+	if got, _ := h.d.selfNode(); got != netip.MustParseAddr("10.90.0.9") || len(h.d.nodes) != 2 {
+		t.Errorf("self is %s with %d nodes known; want 10.90.0.9 and 2 (the old self dropped)", got, len(h.d.nodes))
+	}
 }
