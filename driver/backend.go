@@ -11,7 +11,7 @@ type backend interface {
 	// Failures are logged: a delete always goes through.
 	deleteNetwork(n *Network)
 	// nameEndpoint names the links of a new endpoint.
-	nameEndpoint(ep *Endpoint)
+	nameEndpoint(n *Network, ep *Endpoint)
 	// createEndpoint makes the link handed to dockerd (ep.Link).
 	createEndpoint(n *Network, ep *Endpoint) error
 	// deleteEndpoint removes what createEndpoint made.

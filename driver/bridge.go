@@ -89,7 +89,7 @@ func (b bridgeBackend) deleteNetwork(n *Network) {
 	}
 }
 
-func (b bridgeBackend) nameEndpoint(ep *Endpoint) {
+func (b bridgeBackend) nameEndpoint(_ *Network, ep *Endpoint) {
 	ep.HostVeth, ep.Link = link.VethNames(ep.ID)
 }
 

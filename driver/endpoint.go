@@ -9,7 +9,6 @@ import (
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
-	"github.com/weftnet/weft/macvlan"
 )
 
 // CreateEndpoint creates the link the container will get: a veth pair on the
@@ -33,7 +32,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	if err != nil {
 		return nil, err
 	}
-	be.nameEndpoint(ep)
+	be.nameEndpoint(n, ep)
 	if old, ok := d.endpoints[ep.ID]; ok {
 		// dockerd retried after a crash: the first attempt may be complete.
 		if exists, _ := link.Exists(d.nl, old.Link); exists {
@@ -66,9 +65,6 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 // newEndpoint validates the addresses dockerd sends and names the links.
 func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, error) {
 	ep := &Endpoint{ID: req.EndpointID, NetworkID: n.ID}
-	if !n.Config.bridged() {
-		ep.Link = macvlan.ChildName(n.kind(), req.EndpointID)
-	}
 	var err error
 	if ep.IPv4, err = endpointAddress(n, req.Interface.Address, false); err != nil {
 		return nil, err
@@ -76,7 +72,8 @@ func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, err
 	if ep.IPv6, err = endpointAddress(n, req.Interface.AddressIPv6, true); err != nil {
 		return nil, err
 	}
-	sharesParentMAC := n.kind() == macvlan.Ipvlan && n.Config.Mode == ModeIpvlan || n.Config.MacvlanMode == "passthru"
+	// ipvlan children and a passthru macvlan child carry the parent's MAC.
+	sharesParentMAC := n.Config.Mode == ModeIpvlan || n.Config.MacvlanMode == "passthru"
 	switch {
 	case req.Interface.MacAddress != "" && sharesParentMAC:
 		return nil, errdefs.Errorf(ErrInvalid, "--mac-address cannot be used on this network: its containers use the MAC address of parent %s", n.parentLink())

@@ -185,7 +185,9 @@ func (m macvlanBackend) deleteNetwork(n *Network) {
 	}
 }
 
-func (m macvlanBackend) nameEndpoint(ep *Endpoint) {}
+func (m macvlanBackend) nameEndpoint(n *Network, ep *Endpoint) {
+	ep.Link = macvlan.ChildName(n.kind(), ep.ID)
+}
 
 func (m macvlanBackend) createEndpoint(n *Network, ep *Endpoint) error {
 	if n.Config.MacvlanMode == "passthru" {
