@@ -22,7 +22,7 @@ func (b bridgeBackend) ensureNetwork(n *Network) error {
 	spec := link.BridgeSpec{Name: n.Config.Bridge, MTU: n.Config.MTU, Seed: n.bridgeSeed()}
 	// Internal networks keep their gateway address too: the containers reach
 	// nothing beyond the bridge, but the host can still reach them.
-	for _, s := range append(append([]Subnet{}, n.Config.IPv4Subnets...), n.Config.IPv6Subnets...) {
+	for _, s := range n.Config.subnets() {
 		if s.Gateway.IsValid() {
 			spec.Addresses = append(spec.Addresses, s.Gateway)
 		}

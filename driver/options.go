@@ -295,6 +295,11 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 	return cfg, nil
 }
 
+// subnets lists the network's IPv4 then IPv6 subnets.
+func (c NetworkConfig) subnets() []Subnet {
+	return append(append([]Subnet{}, c.IPv4Subnets...), c.IPv6Subnets...)
+}
+
 // bridged says whether the network's containers hang off a weft bridge
 // (bridge and vxlan modes), with veths and firewall rules.
 func (c NetworkConfig) bridged() bool { return c.Mode == ModeBridge || c.Mode == ModeVXLAN }

@@ -68,10 +68,7 @@ func (d *Driver) ruleset() firewall.Ruleset {
 			Masquerade: n.Config.Masquerade,
 			Internal:   n.Config.Internal,
 		}
-		for _, s := range n.Config.IPv4Subnets {
-			fn.Subnets = append(fn.Subnets, s.Pool)
-		}
-		for _, s := range n.Config.IPv6Subnets {
+		for _, s := range n.Config.subnets() {
 			fn.Subnets = append(fn.Subnets, s.Pool)
 		}
 		rs.Networks = append(rs.Networks, fn)
