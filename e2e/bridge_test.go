@@ -22,7 +22,7 @@ func TestBridgeAddressing(t *testing.T) {
 	run(t, net+"-a", "--network", net)
 	run(t, net+"-b", "--network", net, "--ip", "10.10.0.50")
 
-	ipA := docker(t, host, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", net+"-a")
+	ipA := containerIP(t, host, net+"-a")
 	if !strings.HasPrefix(ipA, "10.10.0.") || lastOctet(ipA) < 128 {
 		t.Errorf("container a got %q, want an address in --ip-range 10.10.0.128/25", ipA)
 	}
@@ -218,7 +218,7 @@ func TestInternal(t *testing.T) {
 	run(t, net+"-b", "--network", net)
 	reaches(t, net+"-a", net+"-b", true)
 	reaches(t, net+"-a", ext.Addr.String(), false)
-	ipA := docker(t, host, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", net+"-a")
+	ipA := containerIP(t, host, net+"-a")
 	if _, err := ext.Run(ctx(t), "ip", "route", "add", "10.17.0.0/24", "via", host.Addr.String()); err == nil {
 		t.Cleanup(func() { ext.Run(context.Background(), "ip", "route", "del", "10.17.0.0/24") })
 	}
@@ -251,7 +251,7 @@ func TestIsolationAndMultiTier(t *testing.T) {
 	reaches(t, "web", "db", true)     // app tier reaches data tier by name
 	reaches(t, "client", "web", true) // public tier reaches app tier
 	reaches(t, "client", "db", false) // ...but not the data tier
-	dbIP := docker(t, host, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "db")
+	dbIP := containerIP(t, host, "db")
 	reaches(t, "client", dbIP, false)
 	reaches(t, "db", ext.Addr.String(), false)
 	reaches(t, "web", ext.Addr.String(), true)
@@ -260,7 +260,7 @@ func TestIsolationAndMultiTier(t *testing.T) {
 	other := netName(t, "other")
 	network(t, other, "--subnet", "10.20.0.0/24")
 	run(t, "stranger", "--network", other)
-	strangerIP := docker(t, host, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "stranger")
+	strangerIP := containerIP(t, host, "stranger")
 	webIP := docker(t, host, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+front+"\").IPAddress}}", "web")
 	reaches(t, "client", strangerIP, false)
 	reaches(t, "stranger", webIP, false)

@@ -181,6 +181,12 @@ func containsImage(args []string) bool {
 	return false
 }
 
+// containerIP is the IPv4 address of a container with one network, on h.
+func containerIP(t *testing.T, h *lab.DockerHost, name string) string {
+	t.Helper()
+	return docker(t, h, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+}
+
 // sh runs a shell command inside a container.
 func sh(t *testing.T, container, script string) (string, error) {
 	t.Helper()

@@ -107,10 +107,7 @@ func checkService(t *testing.T, mgr, wkr *lab.DockerHost, name, net, prefix stri
 		}
 		return nil
 	})
-	ip := func(h *lab.DockerHost) string {
-		return docker(t, h, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", task[h])
-	}
-	ipMgr, ipWkr := ip(mgr), ip(wkr)
+	ipMgr, ipWkr := containerIP(t, mgr, task[mgr]), containerIP(t, wkr, task[wkr])
 	if ipMgr == ipWkr || !strings.HasPrefix(ipMgr, prefix) || !strings.HasPrefix(ipWkr, prefix) {
 		t.Fatalf("task addresses %s and %s must be distinct and start with %s", ipMgr, ipWkr, prefix)
 	}

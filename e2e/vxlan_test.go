@@ -50,8 +50,8 @@ func TestVXLANStandalone(t *testing.T) {
 	docker(t, h2, "run", "-d", "--stop-timeout", "1", "--name", net+"-b", "--network", net, lab.Image, "sleep", "3600")
 	t.Cleanup(func() { h2.Docker(context.Background(), "rm", "-f", net+"-b") })
 
-	ipB := docker(t, h2, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", net+"-b")
-	ipA := containerIP(t, net+"-a")
+	ipB := containerIP(t, h2, net+"-b")
+	ipA := containerIP(t, host, net+"-a")
 	if !strings.HasPrefix(ipB, "10.80.0.1") || ipA == ipB {
 		t.Fatalf("addresses %s (h1) and %s (h2) must come from each host's own --ip-range", ipA, ipB)
 	}
