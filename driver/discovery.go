@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/weftnet/weft/store"
-	"github.com/weftnet/weft/vxlan"
 )
 
 // kindNode is the store kind of the swarm nodes dockerd announced. Docker
@@ -19,9 +18,9 @@ type Node struct {
 }
 
 // Discover records a node joining (add) or leaving the swarm and refreshes
-// the flood list of every vxlan network that finds its peers through the
-// swarm. dockerd only logs a failure here, so the flood-list updates are
-// best effort, each failure logged.
+// the peers (flood list, and IPsec SAs if encrypted) of every vxlan network
+// that finds them through the swarm. dockerd only logs a failure here, so
+// the updates are best effort, each failure logged.
 func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -58,10 +57,11 @@ func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 		delete(d.nodes, addr)
 	}
 	d.log.WithFields(map[string]any{"node": addr, "self": self, "joined": add}).Info("swarm node")
+	local, _ := d.selfNode()
 	for _, n := range d.networks {
 		if n.swarmVXLAN() {
-			if err := vxlan.SetPeers(d.nl, vxlan.Name(n.ID), d.swarmPeers()); err != nil {
-				d.netLog(n.ID).WithError(err).Warn("could not update the flood list")
+			if err := (vxlanBackend{bridgeBackend{d}}).setPeers(n, local, d.swarmPeers()); err != nil {
+				d.netLog(n.ID).WithError(err).Warn("could not update the network's peers")
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
@@ -38,6 +39,8 @@ const (
 	OptPeers           = "peers"
 	OptGroup           = "group"
 	OptUnderlay        = "underlay"
+	OptEncrypted       = "encrypted"
+	OptEncryptionKey   = "encryption_key"
 )
 
 // Keys dockerd itself puts at the top level of CreateNetwork's Options.
@@ -62,7 +65,7 @@ var modeOptions = map[string][]string{
 	ModeBridge:  {OptMode, OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
 	ModeMacvlan: {OptMode, OptParent, OptParentSubnet, OptMacvlanMode, OptHostShim, OptMTU, OptIfacePrefix},
 	ModeIpvlan:  {OptMode, OptParent, OptParentSubnet, OptIpvlanMode, OptIpvlanFlag, OptHostShim, OptMTU, OptIfacePrefix},
-	ModeVXLAN: {OptMode, OptVNI, OptVXLANPort, OptPeers, OptGroup, OptUnderlay,
+	ModeVXLAN: {OptMode, OptVNI, OptVXLANPort, OptPeers, OptGroup, OptUnderlay, OptEncrypted, OptEncryptionKey,
 		OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
 }
 
@@ -104,6 +107,10 @@ type NetworkConfig struct {
 	Peers     []netip.Addr `json:"peers,omitempty"`
 	Group     netip.Addr   `json:"group,omitzero"`
 	Underlay  string       `json:"underlay,omitempty"`
+	Encrypted bool         `json:"encrypted,omitempty"`
+	// EncryptionKey is the network's ESP master key: the operator's
+	// (standalone hosts) or the one the swarm manager's weft made.
+	EncryptionKey string `json:"encryption_key,omitempty"`
 }
 
 // Subnet is one IPAM pool of a network and its gateway, e.g. pool
@@ -247,6 +254,16 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 				return cfg, errdefs.Errorf(ErrInvalid, "invalid value for option %s: %v", key, err)
 			}
 			cfg.Underlay = value
+		case OptEncrypted:
+			if cfg.Encrypted, err = encryptedOption(value); err != nil {
+				return cfg, err
+			}
+		case OptEncryptionKey:
+			// The key itself is never echoed: errors end up in logs.
+			if _, perr := esp.ParseKey(value); perr != nil {
+				return cfg, errdefs.Errorf(ErrInvalid, "invalid value for option %s: %v", key, perr)
+			}
+			cfg.EncryptionKey = value
 		case OptHostShim:
 			ip, perr := netip.ParseAddr(value)
 			if perr != nil {
@@ -304,15 +321,34 @@ func (c NetworkConfig) subnets() []Subnet {
 // (bridge and vxlan modes), with veths and firewall rules.
 func (c NetworkConfig) bridged() bool { return c.Mode == ModeBridge || c.Mode == ModeVXLAN }
 
-// checkVXLAN requires a way to find the other hosts.
+// checkVXLAN requires a way to find the other hosts, and a key for
+// encryption.
 func checkVXLAN(cfg *NetworkConfig) error {
 	switch {
 	case len(cfg.Peers) > 0 && cfg.Group.IsValid():
 		return errdefs.Errorf(ErrInvalid, "options %s and %s exclude each other: list the peers, or name a multicast group", OptPeers, OptGroup)
 	case cfg.Group.IsValid() && cfg.Underlay == "":
 		return errdefs.Errorf(ErrInvalid, "option %s needs -o %s=IFACE, the interface the group is joined on", OptGroup, OptUnderlay)
+	case cfg.EncryptionKey != "" && !cfg.Encrypted:
+		return errdefs.Errorf(ErrInvalid, "option %s is only used with -o %s", OptEncryptionKey, OptEncrypted)
+	case cfg.Encrypted && cfg.Group.IsValid():
+		return errdefs.Errorf(ErrInvalid, "option %s works with -o %s or a swarm, not with a multicast %s: ESP keys are set up between pairs of hosts", OptEncrypted, OptPeers, OptGroup)
+	case cfg.Encrypted && cfg.EncryptionKey == "" && len(cfg.Peers) > 0:
+		return errdefs.Errorf(ErrInvalid, "option %s without a swarm needs -o %s=KEY, the same %d hex digits on every host (e.g. from `openssl rand -hex %d`)",
+			OptEncrypted, OptEncryptionKey, 2*esp.KeyBytes, esp.KeyBytes)
+	case cfg.Encrypted && cfg.EncryptionKey == "":
+		return errdefs.Errorf(ErrInvalid, "option %s on a swarm network: the network came without a key, which the swarm manager's weft adds; install weft with SCOPE=global on the managers too", OptEncrypted)
 	}
 	return nil
+}
+
+// encryptedOption reads -o encrypted: given alone (an empty value, as with
+// Docker's overlay) it means true.
+func encryptedOption(value string) (bool, error) {
+	if value == "" {
+		return true, nil
+	}
+	return parseBool(OptEncrypted, value)
 }
 
 // defaultVNI derives a VNI from the network id, so every swarm node picks

@@ -23,6 +23,9 @@ type Network struct {
 	// ResolvedParent is the interface a parent pattern or parent_subnet
 	// found on this host, kept so the choice survives restarts.
 	ResolvedParent string `json:"resolved_parent,omitempty"`
+	// ESPSourcePort is the UDP port an encrypted vxlan network sends from on
+	// this host (see esp.Tunnel).
+	ESPSourcePort int `json:"esp_source_port,omitempty"`
 }
 
 // Endpoint is a stored endpoint: one container's attachment to a network.
@@ -72,6 +75,9 @@ func (d *Driver) ruleset() firewall.Ruleset {
 			fn.Subnets = append(fn.Subnets, s.Pool)
 		}
 		rs.Networks = append(rs.Networks, fn)
+		if n.Config.Encrypted {
+			rs.Encrypted = append(rs.Encrypted, firewall.EncryptedVXLAN{VNI: uint32(n.Config.VNI), Port: uint16(n.Config.VXLANPort)})
+		}
 	}
 	for _, ep := range d.endpoints {
 		n := d.networks[ep.NetworkID]

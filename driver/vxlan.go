@@ -6,6 +6,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/vxlan"
@@ -20,16 +21,29 @@ func (v vxlanBackend) ensureNetwork(n *Network) error {
 	if err := v.checkVNI(n); err != nil {
 		return err
 	}
+	if n.Config.Encrypted {
+		// Checked before anything is built: an encrypted network must never
+		// carry its traffic in clear text.
+		if err := esp.Probe(v.d.nl); err != nil {
+			return errdefs.Errorf(ErrInvalid, "option %s: %v; weft will not send this network's traffic in clear text", OptEncrypted, err)
+		}
+		if err := v.pickSourcePort(n); err != nil {
+			return err
+		}
+	}
 	under, local, underMTU, err := v.underlay(n)
 	if err != nil {
 		return err
 	}
-	if limit := underMTU - vxlan.Overhead; n.Config.MTU == 0 {
-		// The frame plus VXLAN's 50 bytes must fit the underlay.
+	limit := underMTU - vxlan.Overhead // the frame plus VXLAN's 50 bytes must fit the underlay
+	if n.Config.Encrypted {
+		limit = esp.FitMTU(limit)
+	}
+	if n.Config.MTU == 0 {
 		n.Config.MTU = limit
 	} else if n.Config.MTU > limit {
-		return errdefs.Errorf(ErrInvalid, "invalid value \"%d\" for option %s: VXLAN over %s (MTU %d) carries frames up to %d",
-			n.Config.MTU, OptMTU, under, underMTU, limit)
+		return errdefs.Errorf(ErrInvalid, "invalid value \"%d\" for option %s: VXLAN%s over %s (MTU %d) carries frames up to %d",
+			n.Config.MTU, OptMTU, map[bool]string{true: " with ESP", false: ""}[n.Config.Encrypted], under, underMTU, limit)
 	}
 	if err := v.bridgeBackend.ensureNetwork(n); err != nil {
 		return err
@@ -37,6 +51,7 @@ func (v vxlanBackend) ensureNetwork(n *Network) error {
 	spec := vxlan.Spec{
 		Name: vxlan.Name(n.ID), VNI: n.Config.VNI, Port: n.Config.VXLANPort, Local: local,
 		Underlay: under, Group: n.Config.Group, Bridge: n.Config.Bridge, MTU: n.Config.MTU,
+		SourcePort: n.ESPSourcePort,
 	}
 	if err := vxlan.Ensure(v.d.nl, spec); err != nil {
 		return err
@@ -50,7 +65,53 @@ func (v vxlanBackend) ensureNetwork(n *Network) error {
 			}
 		}
 	}
-	return vxlan.SetPeers(v.d.nl, spec.Name, peers)
+	return v.setPeers(n, local, peers)
+}
+
+// setPeers points the network at exactly these other hosts: the VXLAN flood
+// list and, for an encrypted network, the IPsec SAs and policies.
+func (v vxlanBackend) setPeers(n *Network, local netip.Addr, peers []netip.Addr) error {
+	if n.Config.Encrypted {
+		if !local.IsValid() {
+			return errdefs.Errorf(ErrInvalid, "encrypted network %s: this host's VXLAN address is unknown", short(n.ID))
+		}
+		// Policies first: a peer in the flood list before its policy would
+		// get the first frames in clear text.
+		if err := esp.SetPeers(v.d.nl, v.tunnel(n, local), peers); err != nil {
+			return err
+		}
+	}
+	return vxlan.SetPeers(v.d.nl, vxlan.Name(n.ID), peers)
+}
+
+// tunnel describes an encrypted network's ESP tunnel from this host.
+func (v vxlanBackend) tunnel(n *Network, local netip.Addr) esp.Tunnel {
+	key, _ := esp.ParseKey(n.Config.EncryptionKey) // validated at create
+	return esp.Tunnel{Key: key, VNI: n.Config.VNI, Local: local, Port: n.Config.VXLANPort, SourcePort: n.ESPSourcePort}
+}
+
+// pickSourcePort gives an encrypted network a VXLAN source port no other
+// encrypted network of this host sends from (its IPsec policies select on
+// it). The choice is stored with the network.
+func (v vxlanBackend) pickSourcePort(n *Network) error {
+	if n.ESPSourcePort != 0 {
+		return nil
+	}
+	taken := map[int]bool{}
+	for _, o := range v.d.networks {
+		if o.ID != n.ID {
+			taken[o.ESPSourcePort] = true
+		}
+	}
+	first := esp.SourcePort(n.Config.VNI)
+	for i := range esp.SourcePorts {
+		port := esp.FirstSourcePort + (first-esp.FirstSourcePort+i)%esp.SourcePorts
+		if !taken[port] {
+			n.ESPSourcePort = port
+			return nil
+		}
+	}
+	return errdefs.Errorf(errdefs.Exhausted, "option %s: every one of the %d encrypted VXLAN source ports of this host is in use", OptEncrypted, esp.SourcePorts)
 }
 
 // checkVNI refuses a VNI and port another weft network of this host uses.
@@ -94,6 +155,11 @@ func (v vxlanBackend) underlay(n *Network) (dev string, local netip.Addr, mtu in
 func (v vxlanBackend) deleteNetwork(n *Network) {
 	if err := link.Delete(v.d.nl, vxlan.Name(n.ID)); err != nil {
 		v.d.netLog(n.ID).WithError(err).Warn("could not delete vxlan device")
+	}
+	if n.Config.Encrypted {
+		if err := esp.Remove(v.d.nl, v.tunnel(n, netip.Addr{})); err != nil {
+			v.d.netLog(n.ID).WithError(err).Warn("could not remove the IPsec SAs and policies")
+		}
 	}
 	v.bridgeBackend.deleteNetwork(n)
 }

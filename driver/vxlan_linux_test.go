@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -27,16 +28,7 @@ func vxlanReq(generic map[string]interface{}) *network.CreateNetworkRequest {
 func TestVXLANAcrossHosts(t *testing.T) {
 	h1, h2 := newHarness(t), newHarness(t)
 	plain := testlab.NewNS(t)
-	// Underlay: a switch namespace with a bridge, one port per host.
-	sw := testlab.NewNS(t)
-	sw.MustRun(t, "ip", "link", "add", "sw0", "type", "bridge")
-	sw.MustRun(t, "ip", "link", "set", "sw0", "up")
-	for i, ns := range []*testlab.NS{h1.ns, h2.ns, plain} {
-		port := "p" + string(rune('1'+i))
-		testlab.Wire(t, sw, port, ns, "under0")
-		sw.MustRun(t, "ip", "link", "set", port, "master", "sw0")
-		ns.MustRun(t, "ip", "addr", "add", "10.90.0."+string(rune('1'+i))+"/24", "dev", "under0")
-	}
+	wireUnderlay(t, h1.ns, h2.ns, plain)
 	for _, h := range []*harness{h1, h2} {
 		if err := h.d.CreateNetwork(vxlanReq(nil)); err != nil {
 			t.Fatal(err)
@@ -73,6 +65,21 @@ func TestVXLANAcrossHosts(t *testing.T) {
 	}
 	if h1.linkExists(t, vxlan.Name(netID)) || h1.linkExists(t, "wf-aaaaaaaaaaaa") {
 		t.Error("vxlan device or bridge left after DeleteNetwork")
+	}
+}
+
+// wireUnderlay puts the namespaces on one switch (a bridge in a namespace of
+// its own), each with a link under0 holding 10.90.0.1, .2, ... in order.
+func wireUnderlay(t *testing.T, hosts ...*testlab.NS) {
+	t.Helper()
+	sw := testlab.NewNS(t)
+	sw.MustRun(t, "ip", "link", "add", "sw0", "type", "bridge")
+	sw.MustRun(t, "ip", "link", "set", "sw0", "up")
+	for i, ns := range hosts {
+		port := fmt.Sprintf("p%d", i+1)
+		testlab.Wire(t, sw, port, ns, "under0")
+		sw.MustRun(t, "ip", "link", "set", port, "master", "sw0")
+		ns.MustRun(t, "ip", "addr", "add", fmt.Sprintf("10.90.0.%d/24", i+1), "dev", "under0")
 	}
 }
 

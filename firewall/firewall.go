@@ -12,6 +12,8 @@
 //	nat    WEFT-DNAT         PREROUTING -m addrtype --dst-type LOCAL -j WEFT-DNAT
 //	                         OUTPUT -m addrtype --dst-type LOCAL -j WEFT-DNAT
 //	nat    WEFT-POSTROUTING  POSTROUTING -j WEFT-POSTROUTING
+//	filter WEFT-INPUT        INPUT -j WEFT-INPUT (first; only while an
+//	                         encrypted VXLAN network exists)
 //
 // The same chains exist in ip6tables for networks with an IPv6 subnet (the
 // OUTPUT jump there excludes ::1/128).
@@ -55,6 +57,10 @@ const (
 	// ChainPostrouting (nat) masquerades networks' outbound traffic and
 	// hairpin connections to published ports.
 	ChainPostrouting = "WEFT-POSTROUTING"
+	// ChainInput (filter) drops VXLAN packets of encrypted networks that
+	// arrive in clear text. IPsec input policies cannot do it: the kernel
+	// hands VXLAN packets to the tunnel before it checks them.
+	ChainInput = "WEFT-INPUT"
 )
 
 // Error classes. Every error Validate (and so Apply) returns for a bad
@@ -128,6 +134,15 @@ type PortMapping struct {
 type Ruleset struct {
 	Networks []Network
 	Ports    []PortMapping
+	// Encrypted lists the VXLAN segments that only ESP may deliver.
+	Encrypted []EncryptedVXLAN
+}
+
+// EncryptedVXLAN is one encrypted VXLAN network's traffic: VNI on UDP Port
+// (IPv4 underlay).
+type EncryptedVXLAN struct {
+	VNI  uint32
+	Port uint16
 }
 
 // Firewall applies Rulesets to the kernel. It is safe for concurrent use:

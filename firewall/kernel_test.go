@@ -247,6 +247,7 @@ func TestKernelLifecycle(t *testing.T) {
 				{Bridge: "wfb", Proto: "udp", HostIP: netip.MustParseAddr(hostIP), HostPort: 53, ContainerIP: netip.MustParseAddr("10.2.0.9"), ContainerPort: 5353},
 				{Bridge: "wfb", Proto: "sctp", HostPort: 9999, ContainerIP: netip.MustParseAddr("10.2.0.9"), ContainerPort: 9999},
 			},
+			Encrypted: []EncryptedVXLAN{{VNI: 4242, Port: 4789}, {VNI: 7, Port: 4789}},
 		}
 		l.apply(full)
 		full4, full6 := l.save()
@@ -256,6 +257,9 @@ func TestKernelLifecycle(t *testing.T) {
 		fwd := l.chain(l.ipt, "filter", "FORWARD")
 		if len(fwd) < 2 || fwd[0] != "-A FORWARD -j DOCKER-USER" || fwd[1] != "-A FORWARD -j WEFT-FORWARD" {
 			t.Errorf("FORWARD after Apply:\n%s", strings.Join(fwd, "\n"))
+		}
+		if in := l.chain(l.ipt, "filter", "INPUT"); len(in) == 0 || in[0] != "-A INPUT -j WEFT-INPUT" || !strings.Contains(full4, "0xc>>0x8=0x1092") {
+			t.Errorf("INPUT after Apply:\n%s\n%s", strings.Join(in, "\n"), full4)
 		}
 
 		// Idempotent, and without running iptables-restore at all: the

@@ -74,6 +74,9 @@ var chainDefs = []chainDef{
 	{table: "nat", name: ChainPostrouting, jumps: func(family) []jump {
 		return []jump{{from: "POSTROUTING", spec: "-j " + ChainPostrouting}}
 	}},
+	{table: "filter", name: ChainInput, jumps: func(family) []jump {
+		return []jump{{from: "INPUT", spec: "-j " + ChainInput, early: true}}
+	}},
 }
 
 // tables lists the tables weft writes to, in the order they are committed.
@@ -193,7 +196,22 @@ func rulesFor(r Ruleset, fam family) chainRules {
 	if post = dedupe(post); len(post) > 0 {
 		out[ChainPostrouting] = post
 	}
+	if fam == ipv4 && len(r.Encrypted) > 0 {
+		out[ChainInput] = encryptedRules(r.Encrypted)
+	}
 	return out
+}
+
+// encryptedRules drop an encrypted network's VXLAN packets that did not come
+// through ESP ("--pol none"). The u32 match reads the VNI: the IP header's
+// length, then 12 bytes into UDP (8 of UDP, 4 of VXLAN flags), the top 24
+// bits. Written as iptables-save prints it.
+func encryptedRules(segments []EncryptedVXLAN) []string {
+	var rules []string
+	for _, e := range segments {
+		rules = append(rules, fmt.Sprintf(`-p udp -m udp --dport %d -m policy --dir in --pol none -m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x%x" -j DROP`, e.Port, e.VNI))
+	}
+	return rules
 }
 
 // dedupe drops repeated rules, keeping the first: several host ports

@@ -70,6 +70,17 @@ func (r Ruleset) normalize() (Ruleset, error) {
 		}
 	}
 	slices.SortFunc(out.Ports, comparePorts)
+	for _, e := range r.Encrypted {
+		if e.VNI == 0 || e.VNI > 1<<24-1 || e.Port == 0 {
+			return Ruleset{}, errorf(ErrInvalid, "encrypted VXLAN segment with VNI %d on port %d", e.VNI, e.Port)
+		}
+		if !slices.Contains(out.Encrypted, e) {
+			out.Encrypted = append(out.Encrypted, e)
+		}
+	}
+	slices.SortFunc(out.Encrypted, func(a, b EncryptedVXLAN) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.VNI, b.VNI))
+	})
 	for i, a := range out.Ports {
 		for _, b := range out.Ports[i+1:] {
 			if clash(a, b) {

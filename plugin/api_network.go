@@ -45,16 +45,6 @@ type discovery struct {
 	}
 }
 
-// allocateNetworkRequest is the swarm manager's AllocateNetwork call.
-type allocateNetworkRequest struct {
-	NetworkID string
-	Options   map[string]string
-}
-
-type allocateNetworkReply struct {
-	Options map[string]string
-}
-
 func (s *Server) routes() {
 	s.mux.HandleFunc("POST /Plugin.Activate", handle(s, "Activate", func(*empty) (any, error) {
 		return map[string][]string{"Implements": {"NetworkDriver", "IpamDriver"}}, nil
@@ -118,10 +108,12 @@ func (s *Server) networkRoutes() {
 			return empty{}, s.driver.Discover(addr.Unmap(), r.DiscoveryData.Self, joined)
 		}))
 	}
-	// A swarm manager asks for the options to ship to the workers: hand back
-	// the user's own, so every node builds the same network.
-	route("AllocateNetwork", handle(s, "AllocateNetwork", func(r *allocateNetworkRequest) (allocateNetworkReply, error) {
-		return allocateNetworkReply{Options: r.Options}, nil
+	// A swarm manager asks for the options to ship to every node.
+	route("AllocateNetwork", handle(s, "AllocateNetwork", func(r *network.AllocateNetworkRequest) (network.AllocateNetworkResponse, error) {
+		opts, err := s.driver.AllocateNetwork(r)
+		return network.AllocateNetworkResponse{Options: opts}, err
 	}))
-	route("FreeNetwork", handle(s, "FreeNetwork", func(*network.FreeNetworkRequest) (empty, error) { return empty{}, nil }))
+	route("FreeNetwork", handle(s, "FreeNetwork", func(r *network.FreeNetworkRequest) (empty, error) {
+		return empty{}, s.driver.FreeNetwork(r.NetworkID)
+	}))
 }

@@ -37,6 +37,8 @@ type NetworkDriver interface {
 	ProgramExternalConnectivity(*network.ProgramExternalConnectivityRequest) error
 	RevokeExternalConnectivity(*network.RevokeExternalConnectivityRequest) error
 	Discover(node netip.Addr, self, joined bool) error
+	AllocateNetwork(*network.AllocateNetworkRequest) (map[string]string, error)
+	FreeNetwork(networkID string) error
 }
 
 // IPAM is what the server needs from the address manager.

@@ -43,14 +43,17 @@ type Spec struct {
 	Group    netip.Addr // multicast group, or invalid for a unicast flood list
 	Bridge   string     // the bridge the device joins
 	MTU      int
+	// SourcePort pins the UDP source port (an encrypted network's IPsec
+	// policies select it); 0 leaves the kernel's flow-hashed range.
+	SourcePort int
 }
 
 // Ensure creates the device if it is missing (an existing one with another
-// VNI or port is rebuilt), attaches it to the bridge and brings it up.
+// VNI or ports is rebuilt), attaches it to the bridge and brings it up.
 func Ensure(h *nl.Handle, spec Spec) error {
 	present := false
 	if l, err := h.LinkByName(spec.Name); err == nil {
-		if v, ok := l.(*netlink.Vxlan); ok && v.VxlanId == spec.VNI && v.Port == spec.Port {
+		if v, ok := l.(*netlink.Vxlan); ok && v.VxlanId == spec.VNI && v.Port == spec.Port && v.PortLow == spec.SourcePort {
 			present = true
 		} else if err := h.LinkDel(l); err != nil {
 			return fmt.Errorf("replace vxlan %q: %w", spec.Name, err)
@@ -90,6 +93,9 @@ func create(h *nl.Handle, spec Spec, bridgeIndex int) error {
 	}
 	if spec.Group.IsValid() {
 		dev.Group = spec.Group.AsSlice()
+	}
+	if spec.SourcePort != 0 {
+		dev.PortLow, dev.PortHigh = spec.SourcePort, spec.SourcePort+1 // the range is [low, high)
 	}
 	if err := h.LinkAdd(dev); err != nil {
 		// Our own name is free (checked above), so EEXIST means the kernel

@@ -199,3 +199,36 @@ func (h *Handle) NeighList(linkIndex, family int) ([]netlink.Neigh, error) {
 
 // AddrDel removes an address from a link.
 func (h *Handle) AddrDel(l netlink.Link, a *netlink.Addr) error { return h.h.AddrDel(l, a) }
+
+// XfrmStateAdd installs an IPsec security association.
+func (h *Handle) XfrmStateAdd(s *netlink.XfrmState) error { return h.h.XfrmStateAdd(s) }
+
+// XfrmStateDel removes an IPsec security association.
+func (h *Handle) XfrmStateDel(s *netlink.XfrmState) error { return h.h.XfrmStateDel(s) }
+
+// XfrmStateList lists the security associations (family: netlink.FAMILY_*).
+func (h *Handle) XfrmStateList(family int) ([]netlink.XfrmState, error) {
+	var states []netlink.XfrmState
+	err := retryDump(func() (err error) {
+		states, err = h.h.XfrmStateList(family)
+		return err
+	})
+	return states, err
+}
+
+// XfrmPolicyUpdate installs an IPsec policy, or replaces the one with the
+// same selector and direction.
+func (h *Handle) XfrmPolicyUpdate(p *netlink.XfrmPolicy) error { return h.h.XfrmPolicyUpdate(p) }
+
+// XfrmPolicyDel removes an IPsec policy.
+func (h *Handle) XfrmPolicyDel(p *netlink.XfrmPolicy) error { return h.h.XfrmPolicyDel(p) }
+
+// XfrmPolicyList lists the IPsec policies (family: netlink.FAMILY_*).
+func (h *Handle) XfrmPolicyList(family int) ([]netlink.XfrmPolicy, error) {
+	var policies []netlink.XfrmPolicy
+	err := retryDump(func() (err error) {
+		policies, err = h.h.XfrmPolicyList(family)
+		return err
+	})
+	return policies, err
+}

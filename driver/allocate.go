@@ -1,0 +1,119 @@
+package driver
+
+import (
+	"maps"
+	"strconv"
+
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/esp"
+	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/store"
+	"github.com/weftnet/weft/vxlan"
+)
+
+// kindVNI is the store kind of the VNIs this node, as a swarm manager,
+// gave to swarm networks: VNI -> network id.
+const kindVNI = "vnis"
+
+// AllocateNetwork answers the swarm manager's call for a new swarm network
+// (and for every existing one again when a manager becomes leader, with the
+// options it returned before). The options returned reach every node's
+// CreateNetwork, so this is where cluster-wide choices are made: a vxlan
+// network's VNI, unique among the swarm's networks, and an encrypted
+// network's key. The options are validated here too, so a mistake shows at
+// `docker network create` rather than on each node later.
+func (d *Driver) AllocateNetwork(req *network.AllocateNetworkRequest) (map[string]string, error) {
+	out := maps.Clone(req.Options)
+	if out == nil {
+		out = map[string]string{}
+	}
+	if out[OptMode] != ModeVXLAN {
+		_, err := parseNetworkConfig(createRequestFor(req, out))
+		return out, err
+	}
+	if _, given := out[OptEncrypted]; given && out[OptEncryptionKey] == "" {
+		if on, err := encryptedOption(out[OptEncrypted]); err != nil {
+			return nil, err
+		} else if on {
+			if err := esp.Probe(d.nl); err != nil {
+				return nil, errdefs.Errorf(ErrInvalid, "option %s: %v; weft will not send this network's traffic in clear text", OptEncrypted, err)
+			}
+			key, err := esp.NewKey()
+			if err != nil {
+				return nil, err
+			}
+			out[OptEncryptionKey] = key.String()
+		}
+	}
+	cfg, err := parseNetworkConfig(createRequestFor(req, out))
+	if err != nil {
+		return nil, err
+	}
+	_, chosen := out[OptVNI]
+	vni, err := d.reserveVNI(req.NetworkID, cfg.VNI, chosen)
+	if err != nil {
+		return nil, err
+	}
+	out[OptVNI] = strconv.Itoa(vni)
+	return out, nil
+}
+
+// FreeNetwork releases what AllocateNetwork reserved.
+func (d *Driver) FreeNetwork(networkID string) error {
+	return d.store.Update(func(tx *store.Tx) error {
+		var free []string
+		err := tx.ForEach(kindVNI, func(vni string, raw []byte) error {
+			var owner string
+			if err := store.Decode(raw, &owner); err == nil && owner == networkID {
+				free = append(free, vni)
+			}
+			return nil
+		})
+		for _, vni := range free {
+			if err == nil {
+				err = tx.Delete(kindVNI, vni)
+			}
+		}
+		return err
+	})
+}
+
+// reserveVNI records vni for the network. A VNI the user chose must be free;
+// otherwise the next free one from there is taken.
+func (d *Driver) reserveVNI(networkID string, vni int, chosen bool) (int, error) {
+	err := d.store.Update(func(tx *store.Tx) error {
+		for range vxlan.MaxVNI {
+			var owner string
+			key := strconv.Itoa(vni)
+			if tx.Get(kindVNI, key, &owner) != nil || owner == networkID {
+				return tx.Put(kindVNI, key, networkID)
+			}
+			if chosen {
+				return errdefs.Errorf(ErrConflict, "invalid value \"%d\" for option %s: swarm network %s already uses it", vni, OptVNI, short(owner))
+			}
+			vni = vni%vxlan.MaxVNI + 1
+		}
+		return errdefs.Errorf(errdefs.Exhausted, "every VNI is in use")
+	})
+	return vni, err
+}
+
+// createRequestFor is the CreateNetwork a node will get for an allocated
+// network with these options, for validating them on the manager.
+func createRequestFor(req *network.AllocateNetworkRequest, opts map[string]string) *network.CreateNetworkRequest {
+	generic := map[string]interface{}{}
+	for k, v := range opts {
+		generic[k] = v
+	}
+	return &network.CreateNetworkRequest{NetworkID: req.NetworkID, Options: map[string]interface{}{keyGeneric: generic},
+		IPv4Data: pointers(req.IPv4Data), IPv6Data: pointers(req.IPv6Data)}
+}
+
+func pointers(data []network.IPAMData) []*network.IPAMData {
+	out := make([]*network.IPAMData, len(data))
+	for i := range data {
+		out[i] = &data[i]
+	}
+	return out
+}

@@ -1,0 +1,88 @@
+package driver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/weftnet/weft/esp"
+)
+
+func allocReq(id string, opts map[string]string) *network.AllocateNetworkRequest {
+	return &network.AllocateNetworkRequest{NetworkID: id, Options: opts,
+		IPv4Data: []network.IPAMData{{Pool: "10.85.0.0/24", Gateway: "10.85.0.1/24"}}}
+}
+
+// TestAllocateNetwork: as a swarm manager, weft hands every vxlan network a
+// VNI no other swarm network has, keeps a chosen one only if it is free,
+// re-allocates the same VNI to the same network (a new leader asks again),
+// frees it with the network, and refuses bad options before any node sees
+// them.
+func TestAllocateNetwork(t *testing.T) {
+	h := newHarness(t)
+	vx := map[string]string{OptMode: ModeVXLAN}
+	a, err := h.d.AllocateNetwork(allocReq("net-a", map[string]string{OptMode: ModeVXLAN, OptVNI: "100"}))
+	if err != nil || a[OptVNI] != "100" || a[OptMode] != ModeVXLAN {
+		t.Fatalf("chosen VNI: %v %v", a, err)
+	}
+	if _, err := h.d.AllocateNetwork(allocReq("net-b", map[string]string{OptMode: ModeVXLAN, OptVNI: "100"})); err == nil ||
+		!strings.Contains(err.Error(), `invalid value "100" for option vni: swarm network net-a already uses it`) {
+		t.Errorf("a second network with VNI 100: %v", err)
+	}
+	if again, err := h.d.AllocateNetwork(allocReq("net-a", a)); err != nil || again[OptVNI] != "100" {
+		t.Errorf("the same network allocated again must keep its VNI: %v %v", again, err)
+	}
+	// Two networks whose derived VNIs are the same still get different ones.
+	first, _ := h.d.AllocateNetwork(allocReq("net-c", vx))
+	h.d.reserveVNI("net-x", defaultVNI("net-d"), false) // net-d's natural VNI taken
+	second, _ := h.d.AllocateNetwork(allocReq("net-d", vx))
+	if first[OptVNI] == "" || second[OptVNI] == "" || first[OptVNI] == second[OptVNI] || second[OptVNI] == "100" {
+		t.Errorf("allocated VNIs %q and %q must be distinct and free", first[OptVNI], second[OptVNI])
+	}
+	if err := h.d.FreeNetwork("net-a"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := h.d.AllocateNetwork(allocReq("net-b", map[string]string{OptMode: ModeVXLAN, OptVNI: "100"})); err != nil || b[OptVNI] != "100" {
+		t.Errorf("VNI 100 after its network was freed: %v %v", b, err)
+	}
+	// Other modes' options come back as given.
+	mv := map[string]string{OptMode: ModeMacvlan, OptParentSubnet: "10.85.0.0/24"}
+	if got, err := h.d.AllocateNetwork(allocReq("net-m", mv)); err != nil || len(got) != 2 || got[OptParentSubnet] != "10.85.0.0/24" {
+		t.Errorf("macvlan options: %v %v", got, err)
+	}
+	for _, bad := range []struct{ key, value, want string }{
+		{OptVNI, "abc", `invalid value "abc" for option vni`},
+		{OptMTU, "9", `invalid value "9" for option ` + OptMTU},
+		{OptParent, "x", "option parent applies to mode=macvlan"},
+	} {
+		opts := map[string]string{OptMode: ModeVXLAN, bad.key: bad.value}
+		if _, err := h.d.AllocateNetwork(allocReq("net-bad", opts)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("-o %s=%s: error %v, want %q", bad.key, bad.value, err, bad.want)
+		}
+	}
+}
+
+// TestAllocateEncryptedNetwork: the manager makes the key of an encrypted
+// swarm network (so every node gets it in its options), or, on a kernel
+// without ESP, refuses the network at `docker network create`.
+func TestAllocateEncryptedNetwork(t *testing.T) {
+	h := newHarness(t)
+	got, err := h.d.AllocateNetwork(allocReq("net-e", map[string]string{OptMode: ModeVXLAN, OptEncrypted: ""}))
+	if esp.Probe(h.ns.NL) != nil {
+		if err == nil || !strings.Contains(err.Error(), "cannot do IPsec ESP") {
+			t.Errorf("kernel without ESP: %v %v", got, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := esp.ParseKey(got[OptEncryptionKey]); err != nil {
+		t.Errorf("no usable key in the allocated options %v: %v", got, err)
+	}
+	other, _ := h.d.AllocateNetwork(allocReq("net-f", map[string]string{OptMode: ModeVXLAN, OptEncrypted: ""}))
+	if other[OptEncryptionKey] == got[OptEncryptionKey] {
+		t.Error("two networks got the same key")
+	}
+}
