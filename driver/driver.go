@@ -34,12 +34,21 @@ type Sysctls interface {
 	Set(key, value string) error
 }
 
+// Pools answers what weft's IPAM holds; *ipam.Service implements it.
+type Pools interface {
+	// DynamicRange is the range container addresses come from in the
+	// pool prefix (its --ip-range, or all of it); ok is false for a pool
+	// weft's IPAM does not hold.
+	DynamicRange(space string, prefix netip.Prefix) (r netip.Prefix, ok bool)
+}
+
 // Config holds what the driver needs from the process.
 type Config struct {
 	Store    *store.Store
 	Netlink  *nl.Handle
 	Firewall Firewall
 	Sysctls  Sysctls
+	Pools    Pools // nil: no checks against weft's IPAM
 	Log      logrus.FieldLogger
 }
 
@@ -49,6 +58,7 @@ type Driver struct {
 	nl      *nl.Handle
 	fw      Firewall
 	sysctls Sysctls
+	pools   Pools
 	log     logrus.FieldLogger
 
 	// mu serialises every change of networks, endpoints and the kernel state
@@ -67,6 +77,7 @@ func New(cfg Config) (*Driver, error) {
 		nl:        cfg.Netlink,
 		fw:        cfg.Firewall,
 		sysctls:   cfg.Sysctls,
+		pools:     cfg.Pools,
 		log:       cfg.Log,
 		networks:  map[string]*Network{},
 		endpoints: map[string]*Endpoint{},

@@ -32,6 +32,9 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 			return err
 		}
 	}
+	if err := d.checkHostRange(cfg, req); err != nil {
+		return err
+	}
 
 	n := &Network{ID: req.NetworkID, Config: cfg}
 	// Stored before the kernel work: if the plugin dies half way, the
@@ -74,6 +77,34 @@ func (d *Driver) checkBridgeName(name string) error {
 		return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: a network interface with that name already exists on this host; choose another name", name, OptBridgeName)
 	}
 	return nil
+}
+
+// checkHostRange enforces the rule that keeps addresses apart on a vxlan
+// network without a swarm (no manager allocates them): each host hands out
+// addresses from its own --ip-range. With weft's IPAM, a pool whose range
+// is the whole subnet is refused; other IPAMs cannot be checked.
+func (d *Driver) checkHostRange(cfg NetworkConfig, req *network.CreateNetworkRequest) error {
+	if cfg.Mode != ModeVXLAN || d.pools == nil || (len(cfg.Peers) == 0 && !cfg.Group.IsValid()) {
+		return nil
+	}
+	for _, data := range append(append([]*network.IPAMData{}, req.IPv4Data...), req.IPv6Data...) {
+		pool, err := netip.ParsePrefix(data.Pool)
+		if err != nil {
+			continue // parseNetworkConfig has already refused it
+		}
+		if r, ok := d.pools.DynamicRange(data.AddressSpace, pool.Masked()); ok && r == pool.Masked() {
+			return errdefs.Errorf(ErrInvalid,
+				"mode=vxlan without a swarm: give each host its own --ip-range inside --subnet %s (for example %s here and the next block on the next host), so containers on different hosts never get the same address",
+				pool, exampleRange(pool))
+		}
+	}
+	return nil
+}
+
+// exampleRange suggests a quarter of the pool as one host's range.
+func exampleRange(pool netip.Prefix) netip.Prefix {
+	bits := min(pool.Bits()+2, pool.Addr().BitLen())
+	return netip.PrefixFrom(pool.Masked().Addr(), bits).Masked()
 }
 
 // parentLinkIfAny is the parent link of a macvlan or ipvlan network, for logs.

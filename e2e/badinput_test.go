@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/testlab"
 )
 
 // TestBadInput: every invalid option gives an error that names the option
@@ -38,6 +40,23 @@ func TestBadInput(t *testing.T) {
 			[]string{"--ip-range", "10.98.0.0/24", "10.99.0.0/24"}},
 		{"subnet with host bits", []string{"--subnet", "10.98.0.5/24"},
 			[]string{"--subnet", "10.98.0.5/24", "10.98.0.0/24"}},
+		{"vxlan hosts sharing one range", []string{"-o", "mode=vxlan", "-o", "peers=" + labPeer},
+			[]string{"mode=vxlan without a swarm", "own --ip-range inside --subnet 10.99.0.0/24", "10.99.0.0/26"}},
+		{"encrypted without a key", append(vxlanArgs, "-o", "encrypted"),
+			[]string{"option encrypted without a swarm needs -o encryption_key=KEY", "64 hex digits"}},
+		{"encryption key too short", append(vxlanArgs, "-o", "encrypted", "-o", "encryption_key=0123"),
+			[]string{"option encryption_key", "64 hex digits"}},
+		{"encryption key without encrypted", append(vxlanArgs, "-o", "encryption_key="+strings.Repeat("ab", 32)),
+			[]string{"option encryption_key is only used with -o encrypted"}},
+	}
+	if !kernelHasESP(t) {
+		// Never clear text where the user asked for encryption.
+		tests = append(tests, struct {
+			name string
+			args []string
+			want []string
+		}{"encrypted on a kernel without ESP", append(vxlanArgs, "-o", "encrypted", "-o", "encryption_key="+strings.Repeat("ab", 32)),
+			[]string{"option encrypted", "kernel cannot do IPsec ESP", "weft will not send this network's traffic in clear text"}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +78,20 @@ func TestBadInput(t *testing.T) {
 	}
 	// No leaked pool: the subnet every failed attempt asked for is still free.
 	network(t, netName(t, "ok"), "--subnet", "10.99.0.0/24")
+}
+
+// labPeer is a lab address no host holds: a VXLAN peer the route to which
+// exists, for options checks.
+const labPeer = "198.18.0.250"
+
+// vxlanArgs is a valid standalone vxlan network on h1, for adding one bad
+// option to.
+var vxlanArgs = []string{"-o", "mode=vxlan", "-o", "peers=" + labPeer, "--ip-range", "10.99.0.64/26"}
+
+// kernelHasESP tells whether this machine's kernel can encrypt, probed in a
+// throwaway namespace.
+func kernelHasESP(t *testing.T) bool {
+	return esp.Probe(testlab.NewNS(t).NL) == nil
 }
 
 // TestExhaustedPool: a full subnet gives a clear error at `docker run`,

@@ -268,3 +268,24 @@ func (s *Service) ReleasePool(id string) error {
 func (p *pool) public() Pool {
 	return Pool{ID: p.id, Prefix: p.prefix, Data: map[string]string{}}
 }
+
+// DynamicRange is the range dockerd draws container addresses from in
+// weft's pool prefix of space: the --ip-range, or the whole pool. ok is
+// false when weft holds no such pool (the network uses another IPAM).
+func (s *Service) DynamicRange(space string, prefix netip.Prefix) (r netip.Prefix, ok bool) {
+	space, err := checkSpace(space)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pools {
+		if p.space == space && p.prefix == prefix {
+			if p.sub.IsValid() {
+				return p.sub, true
+			}
+			return p.prefix, true
+		}
+	}
+	return netip.Prefix{}, false
+}

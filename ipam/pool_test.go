@@ -229,3 +229,30 @@ func TestReleasePool(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestDynamicRange: the driver asks which addresses a pool hands out.
+func TestDynamicRange(t *testing.T) {
+	e := newEnv(t)
+	whole, sub := netip.MustParsePrefix("10.1.0.0/24"), netip.MustParsePrefix("10.2.0.0/24")
+	if _, err := e.s.RequestPool(PoolRequest{Pool: whole.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.RequestPool(PoolRequest{Pool: sub.String(), SubPool: "10.2.0.64/26"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		space  string
+		prefix netip.Prefix
+		want   string
+		ok     bool
+	}{
+		{LocalSpace, whole, "10.1.0.0/24", true},
+		{"", sub, "10.2.0.64/26", true},
+		{GlobalSpace, whole, "invalid Prefix", false},
+		{LocalSpace, netip.MustParsePrefix("10.3.0.0/24"), "invalid Prefix", false},
+	} {
+		if r, ok := e.s.DynamicRange(tt.space, tt.prefix); r.String() != tt.want || ok != tt.ok {
+			t.Errorf("DynamicRange(%q, %s) = %s, %v; want %s, %v", tt.space, tt.prefix, r, ok, tt.want, tt.ok)
+		}
+	}
+}

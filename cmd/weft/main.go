@@ -88,6 +88,7 @@ func run(log *logrus.Logger, socket, stateDir, procRoot string) error {
 	drv, err := driver.New(driver.Config{
 		Store: st, Netlink: h, Firewall: fw,
 		Sysctls: sysctl.Writer{Root: filepath.Join(procRoot, "sys")},
+		Pools:   addrs,
 		Log:     log.WithField("component", "driver"),
 	})
 	if err != nil {
