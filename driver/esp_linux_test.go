@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -111,6 +112,36 @@ func TestVXLANEncrypted(t *testing.T) {
 	policies, _ := h1.ns.NL.XfrmPolicyList(netlink.FAMILY_V4)
 	if n := len(sas(t, h1)); n != 0 || len(policies) != 0 {
 		t.Errorf("%d SAs and %d policies left after DeleteNetwork", n, len(policies))
+	}
+}
+
+// TestVXLANEncryptedSwarmPeers: on a swarm, a node that joins gets SAs and
+// a policy on the encrypted network, one that leaves loses them.
+func TestVXLANEncryptedSwarmPeers(t *testing.T) {
+	h := newHarness(t)
+	if err := esp.Probe(h.ns.NL); err != nil {
+		t.Skipf("kernel without ESP (TestKernelModesInVM runs this in a full kernel): %v", err)
+	}
+	wireUnderlay(t, h.ns)
+	self, peer := netip.MustParseAddr("10.90.0.1"), netip.MustParseAddr("10.90.0.2")
+	h.d.Discover(self, true, true)
+	// As every node receives it: the key the manager's AllocateNetwork added.
+	req := vxlanReq(map[string]interface{}{OptEncrypted: "", OptEncryptionKey: testKey})
+	delete(req.Options[keyGeneric].(map[string]interface{}), OptPeers)
+	if err := h.d.CreateNetwork(req); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (states, policies int) {
+		p, _ := h.ns.NL.XfrmPolicyList(netlink.FAMILY_V4)
+		return len(sas(t, h)), len(p)
+	}
+	h.d.Discover(peer, false, true)
+	if s, p := count(); s != 2 || p != 1 {
+		t.Errorf("after a node joined: %d SAs and %d policies, want 2 and 1", s, p)
+	}
+	h.d.Discover(peer, false, false)
+	if s, p := count(); s != 0 || p != 0 {
+		t.Errorf("after the node left: %d SAs and %d policies, want none", s, p)
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 )
 
 // kernelModeTests are the tests that need what this CI kernel lacks
-// (ipvlan, 802.1q, dummy links, ESP); they run, with the other modes' kernel tests,
-// inside Debian's full cloud kernel in a VM (internal/vmlab).
+// (ipvlan, 802.1q, dummy links, ESP); they run, with the other modes'
+// kernel tests, inside Debian's full cloud kernel in a VM (internal/vmlab).
 const kernelModeTests = "^Test(Ipvlan|MacvlanIpvlanDualStack|VLANParent|TwoVLANsIsolated|NoParentIsInternal|MacvlanModes|MacvlanPassthru|HostShim|OneParent|VXLANAcrossHosts|VXLANEncrypted|EndpointLifecycle|NetworkLifecycle|RestoreAfterReboot)"
 
 // TestKernelModesInVM boots the full kernel and runs kernelModeTests there.

@@ -57,7 +57,7 @@ func SetPeers(h *nl.Handle, t Tunnel, peers []netip.Addr) error {
 	for _, s := range have.states {
 		src, _ := netip.AddrFromSlice(s.Src)
 		dst, _ := netip.AddrFromSlice(s.Dst)
-		if peer := otherEnd(t.Local, src.Unmap(), dst.Unmap()); !want[peer] {
+		if !t.between(src.Unmap(), dst.Unmap(), want) {
 			if err := h.XfrmStateDel(&s); err != nil && !nl.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove SA spi %#x: %w", s.Spi, err))
 			}
@@ -82,11 +82,10 @@ func SetPeers(h *nl.Handle, t Tunnel, peers []netip.Addr) error {
 // Remove deletes all the tunnel's SAs and policies; t.Local may be unset.
 func Remove(h *nl.Handle, t Tunnel) error { return SetPeers(h, t, nil) }
 
-func otherEnd(local, src, dst netip.Addr) netip.Addr {
-	if src == local {
-		return dst
-	}
-	return src
+// between says whether an SA from src to dst joins this host (as it is
+// now) to one of peers.
+func (t Tunnel) between(src, dst netip.Addr, peers map[netip.Addr]bool) bool {
+	return src == t.Local && peers[dst] || dst == t.Local && peers[src]
 }
 
 // installed is what the kernel holds of the tunnel.
