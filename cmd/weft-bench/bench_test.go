@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -130,7 +131,7 @@ func TestPhaseSelection(t *testing.T) {
 	for _, p := range runOrder(all) {
 		names = append(names, p.name)
 	}
-	if got := strings.Join(names, " "); got != "attach ipam memory start tcp macvlan" {
+	if got := strings.Join(names, " "); got != "attach ipam memory start tcp macvlan overlay" {
 		t.Errorf("run order %q: the benchmarks without dockerd must come first", got)
 	}
 	some, err := b.phases("memory, start")
@@ -146,5 +147,43 @@ func TestPairedRatio(t *testing.T) {
 	v := [2][]float64{{10, 20, 30}, {10, 10, 10}}
 	if got := pairedRatio(v); got != 2 {
 		t.Errorf("pairedRatio = %v, want 2", got)
+	}
+}
+
+func TestOrder(t *testing.T) {
+	for _, c := range []struct {
+		i, n int
+		want string
+	}{{0, 2, "[0 1]"}, {1, 2, "[1 0]"}, {2, 2, "[0 1]"}, {0, 3, "[0 1 2]"}, {1, 3, "[1 2 0]"}, {5, 3, "[2 0 1]"}} {
+		if got := fmt.Sprint(order(c.i, c.n)); got != c.want {
+			t.Errorf("order(%d, %d) = %s, want %s", c.i, c.n, got, c.want)
+		}
+	}
+}
+
+func TestParsePerf(t *testing.T) {
+	v, err := parsePerf("rr", "p50_us=31.5 p90_us=40.0 p99_us=120.2\n")
+	if err != nil || v["p50_us"] != 31.5 || v["p99_us"] != 120.2 {
+		t.Errorf("parsePerf = %v, %v", v, err)
+	}
+	if _, err := parsePerf("rr", "tcpperf: connection refused"); err == nil {
+		t.Error("output without key=value must be an error")
+	}
+	if _, err := parsePerf("stream", "bits_per_second=fast"); err == nil {
+		t.Error("a value that is not a number must be an error")
+	}
+}
+
+func TestJoinReach(t *testing.T) {
+	js := [2][]joinSample{
+		{{reach: 1500 * time.Millisecond}, {reach: time.Second}},
+		{{reach: 2 * time.Second}, {reach: 3 * time.Second}},
+	}
+	got := joinReach(js)
+	if fmt.Sprint(got) != "[[1500 1000] [2000 3000]]" {
+		t.Errorf("joinReach = %v, want ms per side in sample order", got)
+	}
+	if fmtLongMS(1500) != "1.5 s" || fmtLongMS(250) != "250 ms" {
+		t.Errorf("fmtLongMS: %q, %q", fmtLongMS(1500), fmtLongMS(250))
 	}
 }

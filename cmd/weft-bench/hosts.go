@@ -31,13 +31,14 @@ var bridgeSides = [2]side{
 		create: []string{"--subnet", "10.91.0.0/24"}},
 }
 
-// order returns the order in which run i visits the two sides: alternating,
-// so neither side always goes first.
-func order(i int) [2]int {
-	if i%2 == 0 {
-		return [2]int{0, 1}
+// order returns the order in which run i visits n paths: rotated by one
+// each run, so no path always goes first (for two: 0 1, 1 0, 0 1, ...).
+func order(i, n int) []int {
+	out := make([]int, n)
+	for k := range out {
+		out[k] = (i + k) % n
 	}
-	return [2]int{1, 0}
+	return out
 }
 
 // lazyHosts are the lab hosts, each created on first use.

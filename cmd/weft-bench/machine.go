@@ -28,8 +28,10 @@ func (b *bench) header(ctx context.Context, quick bool) []string {
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	docker := "not started"
-	if d := b.hosts.docker; d != nil {
-		v, err := d.Docker(ctx, "version", "-f", "{{.Server.Version}}")
+	// Any Docker host will do: they all run the same dockerd (with -only
+	// overlay the benchmark host is never started).
+	if ds := b.lab.DockerHosts(); len(ds) > 0 {
+		v, err := ds[0].Docker(ctx, "version", "-f", "{{.Server.Version}}")
 		if err != nil {
 			v = "unknown"
 		}

@@ -1,11 +1,15 @@
-// Command weft-bench measures weft against Docker's built-in bridge and
-// macvlan drivers in the project's lab (private dockerd processes in network
-// namespaces; see internal/lab) and prints a Markdown table of the results.
+// Command weft-bench measures weft against Docker's built-in bridge,
+// macvlan and overlay drivers in the project's lab (private dockerd
+// processes in network namespaces; see internal/lab) and prints a Markdown
+// table of the results.
 //
 // It measures container start time and TCP throughput and latency on a weft
 // network versus a built-in bridge network of the same Docker host, and the
 // same for weft's macvlan mode versus Docker's built-in macvlan driver on
-// one parent NIC (a veth to the lab switch); the plugin's own
+// one parent NIC (a veth to the lab switch); TCP throughput and latency
+// between containers on two hosts of a swarm, on a weft vxlan network, on
+// Docker's built-in overlay and between the bare hosts, and how soon a new
+// node's containers are reachable after it joins; the plugin's own
 // CreateEndpoint+Join latency over its socket, at 1 and 32 concurrent
 // callers; IPAM allocation, in memory and through the durable store; and the
 // weft daemon's resident memory with many networks and endpoints. All
@@ -13,7 +17,7 @@
 //
 // Usage (as root, from the repository; `make bench` does this):
 //
-//	go run ./cmd/weft-bench [-plugin build/plugin] [-quick] [-only start,tcp,macvlan,attach,ipam,memory]
+//	go run ./cmd/weft-bench [-plugin build/plugin] [-quick] [-only start,tcp,macvlan,overlay,attach,ipam,memory]
 //
 // Progress goes to standard error, the report to standard output.
 //
@@ -47,6 +51,7 @@ type params struct {
 	memNetworks, memEndpoints int // networks, endpoints per network
 	fillRepeats               int // in-memory /16 fills
 	durableBits               int // prefix length of the durable fill
+	joins                     int // new nodes timed joining the swarm
 }
 
 var (
@@ -57,6 +62,7 @@ var (
 		attachSerial: 200, attachEach: 16,
 		memNetworks: 100, memEndpoints: 10,
 		fillRepeats: 5, durableBits: 20,
+		joins: 3,
 	}
 	// quickParams is -quick: a smoke check of every benchmark.
 	quickParams = params{
@@ -65,6 +71,7 @@ var (
 		attachSerial: 30, attachEach: 2,
 		memNetworks: 10, memEndpoints: 10,
 		fillRepeats: 1, durableBits: 24,
+		joins: 1,
 	}
 )
 

@@ -18,7 +18,7 @@ type phase struct {
 }
 
 // phaseNames lists the -only names in table order.
-var phaseNames = []string{"start", "tcp", "macvlan", "attach", "ipam", "memory"}
+var phaseNames = []string{"start", "tcp", "macvlan", "overlay", "attach", "ipam", "memory"}
 
 // phases returns the benchmarks selected by only (comma-separated names;
 // empty means all), in table order.
@@ -27,6 +27,7 @@ func (b *bench) phases(only string) ([]*phase, error) {
 		{name: "start", title: "Container start", docker: true, run: b.containerStart},
 		{name: "tcp", title: "TCP throughput and round trip", docker: true, run: b.throughput},
 		{name: "macvlan", title: "macvlan start, TCP throughput and round trip", docker: true, run: b.macvlan},
+		{name: "overlay", title: "Overlay TCP across hosts and swarm join", docker: true, run: b.overlay},
 		{name: "attach", title: "Plugin CreateEndpoint+Join", run: b.attachLatency},
 		{name: "ipam", title: "IPAM fill", run: b.ipamFill},
 		{name: "memory", title: "weft RSS", run: b.memory},

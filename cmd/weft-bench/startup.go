@@ -51,7 +51,7 @@ func (b *bench) startTimes(ctx context.Context, d *lab.DockerHost, sides [2]side
 	b.logf("container start (%s, %s): %d warm-up and %d measured runs per side",
 		sides[0].network, sides[1].network, b.p.startWarmup, b.p.startRuns)
 	for i := range b.p.startWarmup {
-		for _, k := range order(i) {
+		for _, k := range order(i, 2) {
 			if _, err := runOnce(sides[k], -1-i); err != nil {
 				return [2][]float64{}, err
 			}
@@ -59,7 +59,7 @@ func (b *bench) startTimes(ctx context.Context, d *lab.DockerHost, sides [2]side
 	}
 	var samples [2][]time.Duration
 	for i := range b.p.startRuns {
-		for _, k := range order(i) {
+		for _, k := range order(i, 2) {
 			took, err := runOnce(sides[k], i)
 			if err != nil {
 				return [2][]float64{}, err

@@ -69,6 +69,9 @@ func fmtDuration(d time.Duration) string {
 	return fmt.Sprintf("%.1f s", d.Seconds())
 }
 
+// fmtLongMS formats milliseconds as fmtDuration does: in seconds from 1 s.
+func fmtLongMS(ms float64) string { return fmtDuration(time.Duration(ms * 1e6)) }
+
 // fmtList formats samples compactly, in the order measured, for the notes.
 func fmtList(xs []float64, format string) string {
 	out := ""
