@@ -1,10 +1,15 @@
 package driver
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/store"
+	"github.com/weftnet/weft/vxlan"
 )
 
 // kindNode is the store kind of the swarm nodes dockerd announced. Docker
@@ -24,6 +29,10 @@ type Node struct {
 func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.presenceChanges(addr, self, add) {
+		d.log.WithFields(map[string]any{"node": addr, "self": self}).Info("swarm node: an older gossip member at this address left; the node stays")
+		return nil
+	}
 	// A node announces itself again when it joins a swarm anew, maybe under
 	// another address: the newest self replaces any older one.
 	var staleSelf []netip.Addr
@@ -59,10 +68,66 @@ func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 	d.log.WithFields(map[string]any{"node": addr, "self": self, "joined": add}).Info("swarm node")
 	local, _ := d.selfNode()
 	for _, n := range d.networks {
-		if n.swarmVXLAN() {
-			if err := (vxlanBackend{bridgeBackend{d}}).setPeers(n, local, d.swarmPeers()); err != nil {
-				d.netLog(n.ID).WithError(err).Warn("could not update the network's peers")
+		if !n.swarmVXLAN() {
+			continue
+		}
+		if err := (vxlanBackend{bridgeBackend{d}}).setPeers(n, local, d.swarmPeers()); err != nil {
+			d.netLog(n.ID).WithError(err).Warn("could not update the network's peers")
+		}
+		if !add {
+			if err := d.forgetLearnedBehind(n, addr); err != nil {
+				d.netLog(n.ID).WithError(err).Warn("could not forget the MACs learnt behind a node that left")
 			}
+		}
+	}
+	return nil
+}
+
+// presenceChanges says whether an announcement changes the nodes weft
+// knows. Docker announces every gossip member joining or leaving, and one
+// node can have two members at once: a dockerd restarted after a crash
+// joins as a new member before its old one is declared dead, and that
+// death is announced too, on the other nodes and on the node itself. So
+// another node stays while a member seen joining remains (one only
+// remembered from the store leaves at the first departure), and this node
+// never drops itself: it also hears of its departure when it leaves the
+// swarm, whose networks go away then, and its next self announcement
+// replaces the old one.
+func (d *Driver) presenceChanges(addr netip.Addr, self, joined bool) bool {
+	switch {
+	case self:
+		return joined
+	case joined:
+		d.members[addr]++
+	case d.members[addr] > 1:
+		d.members[addr]--
+		return false
+	default:
+		delete(d.members, addr)
+	}
+	return true
+}
+
+// forgetLearnedBehind removes the MACs the network's VXLAN device learnt
+// behind a node. The kernel keeps them for its ageing time (5 minutes)
+// after the node left, sending their frames into the void meanwhile: also
+// those of a new task elsewhere that got a departed task's address, and
+// with it the same MAC.
+func (d *Driver) forgetLearnedBehind(n *Network, node netip.Addr) error {
+	dev, err := d.nl.LinkByName(vxlan.Name(n.ID))
+	if err != nil {
+		return err
+	}
+	entries, err := d.nl.NeighList(dev.Attrs().Index, unix.AF_BRIDGE)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if ip, ok := netip.AddrFromSlice(e.IP); !ok || ip.Unmap() != node {
+			continue
+		}
+		if err := d.nl.NeighDel(&e); err != nil && !nl.IsNotFound(err) {
+			return fmt.Errorf("forget %s behind %s: %w", e.HardwareAddr, node, err)
 		}
 	}
 	return nil

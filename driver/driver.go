@@ -67,6 +67,9 @@ type Driver struct {
 	networks  map[string]*Network
 	endpoints map[string]*Endpoint
 	nodes     map[netip.Addr]Node // swarm nodes, from DiscoverNew
+	// members counts the gossip members seen joining, less those seen
+	// leaving, at each other node's address since this process started.
+	members map[netip.Addr]int
 }
 
 // New loads the stored state and rebuilds whatever the kernel lost (a host
@@ -82,6 +85,7 @@ func New(cfg Config) (*Driver, error) {
 		networks:  map[string]*Network{},
 		endpoints: map[string]*Endpoint{},
 		nodes:     map[netip.Addr]Node{},
+		members:   map[netip.Addr]int{},
 	}
 	if err := d.restore(); err != nil {
 		return nil, err

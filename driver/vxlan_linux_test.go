@@ -126,7 +126,8 @@ func TestVXLANBadInput(t *testing.T) {
 }
 
 // TestSwarmDiscoveryFeedsFloodList: a vxlan network without peers takes
-// them from swarm discovery; a node that leaves is dropped, one that comes
+// them from swarm discovery; a node that leaves is dropped (with the MACs
+// learnt behind it) unless a newer gossip member of it lives, one that comes
 // back is added again, and the node list survives a plugin restart (Docker
 // does not replay it).
 func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
@@ -151,11 +152,25 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 	if !strings.Contains(fdb(), "dst 10.90.0.2") {
 		t.Fatalf("joined node not in the flood list:\n%s", fdb())
 	}
+	// A MAC learnt behind the node, as the kernel records one.
+	h.ns.MustRun(t, "bridge", "fdb", "add", "02:42:0a:5b:00:05", "dev", vxlan.Name(netID), "dst", "10.90.0.2", "self", "dynamic")
 	h.d.Discover(peer, false, false)
 	if strings.Contains(fdb(), "dst 10.90.0.2") {
-		t.Fatalf("node that left still in the flood list:\n%s", fdb())
+		t.Fatalf("node that left still in the flood list, or MACs learnt behind it kept:\n%s", fdb())
 	}
+	// The peer's dockerd crashes and comes back: its new gossip member
+	// joins before the old one is declared dead.
 	h.d.Discover(peer, false, true)
+	h.d.Discover(peer, false, true)
+	h.d.Discover(peer, false, false)
+	if !strings.Contains(fdb(), "00:00:00:00:00:00 dst 10.90.0.2") {
+		t.Fatalf("the death of a node's old gossip member dropped the node, whose new member lives:\n%s", fdb())
+	}
+	// The same crash seen from the node itself.
+	h.d.Discover(self, true, false)
+	if got, ok := h.d.selfNode(); !ok || got != self {
+		t.Fatalf("the death of this node's old gossip member made it forget its own address (%s, %v)", got, ok)
+	}
 	h.ns.MustRun(t, "ip", "link", "del", vxlan.Name(netID)) // a reboot
 	h.restart(t)
 	if !strings.Contains(fdb(), "dst 10.90.0.2") || strings.Contains(fdb(), "dst 10.90.0.1 ") {
@@ -165,5 +180,10 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 	h.d.Discover(netip.MustParseAddr("10.90.0.9"), true, true)
 	if got, _ := h.d.selfNode(); got != netip.MustParseAddr("10.90.0.9") || len(h.d.nodes) != 2 {
 		t.Errorf("self is %s with %d nodes known; want 10.90.0.9 and 2 (the old self dropped)", got, len(h.d.nodes))
+	}
+	// A node known from the store leaves at its first departure.
+	h.d.Discover(peer, false, false)
+	if strings.Contains(fdb(), "dst 10.90.0.2") {
+		t.Errorf("remembered node still in the flood list after it left:\n%s", fdb())
 	}
 }

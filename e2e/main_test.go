@@ -43,7 +43,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(filepath.Dir(udpEcho))
-	theLab, err = lab.New(lab.Config{Dir: "/tmp/weft-e2e", Logf: func(f string, a ...any) { fmt.Printf("lab: "+f+"\n", a...) }})
+	theLab, err = lab.New(lab.Config{
+		Dir:  "/tmp/weft-e2e",
+		Logf: func(f string, a ...any) { fmt.Printf("lab: "+f+"\n", a...) },
+		// The swarm nodes pull weft from a plain-HTTP registry on a lab host.
+		DockerdArgs: []string{"--insecure-registry=" + lab.DefaultSubnet.String()},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		return 1

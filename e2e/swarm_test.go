@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -11,117 +13,329 @@ import (
 	"github.com/weftnet/weft/internal/lab"
 )
 
-// TestSwarmMacvlanParentPerNode: on a two-node swarm (weft installed with
+// TestSwarmMacvlanParentPerNode: on the swarm (weft installed with
 // SCOPE=global), one macvlan network names its parent by the subnet it sits
-// on, so each node finds its own; a service's tasks on both nodes reach each
+// on, so each node finds its own; a service's tasks on every node reach each
 // other across the LAN, by address and through Docker's DNS (tasks.NAME),
 // and a standalone container joins the attachable network.
 func TestSwarmMacvlanParentPerNode(t *testing.T) {
 	requireLab(t)
-	mgr, wkr := swarmPair(t)
+	s := theSwarm(t)
 	net := "swarm-lan"
-	docker(t, mgr, "network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--attachable",
-		"-o", "mode=macvlan", "-o", "parent_subnet=198.18.0.0/24",
-		"--subnet", "198.18.0.0/24", "--gateway", "198.18.0.1", "--ip-range", "198.18.0.160/28", net)
-	if scope := docker(t, mgr, "network", "inspect", "-f", "{{.Scope}}", net); scope != "swarm" {
+	s.network(t, net, "-o", "mode=macvlan", "-o", "parent_subnet=198.18.0.0/24",
+		"--subnet", "198.18.0.0/24", "--gateway", "198.18.0.1", "--ip-range", "198.18.0.160/28")
+	if scope := docker(t, s.mgr, "network", "inspect", "-f", "{{.Scope}}", net); scope != "swarm" {
 		t.Fatalf("network scope %q, want swarm", scope)
 	}
-	t.Cleanup(func() { mgr.Docker(context.Background(), "network", "rm", net) })
-	// Each node picks its own parent from the subnet: lab0 on both here.
-	checkService(t, mgr, wkr, "web", net, "198.18.0.1")
+	// Each node picks its own parent from the subnet: lab0 on all here.
+	checkService(t, s, "lanweb", net, "198.18.0.1")
 }
 
 // TestSwarmVXLAN: a weft vxlan network with no peers given finds them
-// through the swarm (DiscoverNew); a global service's tasks on two nodes
-// reach each other over VXLAN and through tasks.NAME, and a standalone
-// container joins the attachable network.
+// through the swarm (DiscoverNew); a global service's tasks on the three
+// nodes reach each other over VXLAN and through tasks.NAME, and a
+// standalone container joins the attachable network.
 func TestSwarmVXLAN(t *testing.T) {
 	requireLab(t)
-	mgr, wkr := swarmPair(t)
+	s := theSwarm(t)
 	net := "swarm-vx"
-	docker(t, mgr, "network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--attachable",
-		"-o", "mode=vxlan", "--subnet", "10.85.0.0/24", net)
-	t.Cleanup(func() { mgr.Docker(context.Background(), "network", "rm", net) })
-	checkService(t, mgr, wkr, "vxweb", net, "10.85.0.")
-	if mtu, err := mgr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "cat", "/sys/class/net/eth0/mtu"); err != nil || mtu != "1450" {
+	s.network(t, net, "-o", "mode=vxlan", "--subnet", "10.85.0.0/24")
+	checkService(t, s, "vxweb", net, "10.85.0.")
+	if mtu, err := s.mgr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "cat", "/sys/class/net/eth0/mtu"); err != nil || mtu != "1450" {
 		t.Errorf("container MTU %q (%v), want 1450 (underlay minus VXLAN's 50)", mtu, err)
 	}
 }
 
+// TestSwarmReplicated: a replicated service (dnsrr, at most one task per
+// node) on a weft vxlan network gets one task on each of the three nodes;
+// the tasks reach each other across hosts by address (ping and HTTP), and
+// Docker's DNS answers both tasks.NAME and the service name itself with
+// every task.
+func TestSwarmReplicated(t *testing.T) {
+	requireLab(t)
+	s := theSwarm(t)
+	net := "swarm-rep"
+	s.network(t, net, "-o", "mode=vxlan", "--subnet", "10.86.0.0/24")
+	s.service(t, "rep", "--replicas", "3", "--replicas-max-per-node", "1", "--network", net,
+		"--hostname", "{{.Node.Hostname}}", lab.Image, "sh", "-c", httpdServing("$(hostname)"))
+	tasks := s.tasks(t, "rep")
+	ips := taskIPs(t, tasks)
+	for i, h := range s.nodes {
+		next := s.nodes[(i+1)%len(s.nodes)]
+		if _, err := h.Docker(ctx(t), "exec", tasks[h], "ping", "-c", "1", "-W", "2", ips[next]); err != nil {
+			t.Errorf("task on %s cannot reach the task on %s (%s): %v", h.Name, next.Name, ips[next], err)
+		}
+	}
+	from := s.nodes[1]
+	for _, name := range []string{"tasks.rep", "rep"} {
+		resolvesTo(t, from, tasks[from], name, ips)
+	}
+	if _, err := from.Docker(ctx(t), "exec", tasks[from], "ping", "-c", "1", "-W", "2", "rep"); err != nil {
+		t.Errorf("task on %s cannot ping the service by name: %v", from.Name, err)
+	}
+	// TCP across hosts: the task on s1 fetches each other task's page, its
+	// node's name (--hostname {{.Node.Hostname}}).
+	for _, h := range s.nodes[1:] {
+		if body, err := httpGet(s.mgr, tasks[s.mgr], ips[h]); body != h.Name {
+			t.Errorf("HTTP from s1's task to %s's task (%s): %q (%v)", h.Name, ips[h], body, err)
+		}
+	}
+}
+
+// httpGet fetches / from target port 80 inside container on h and returns
+// the body.
+func httpGet(h *lab.DockerHost, container, target string) (string, error) {
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := h.Docker(c, "exec", container, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 `+target+` 80`)
+	_, body, _ := strings.Cut(out, "\r\n\r\n")
+	return strings.TrimSpace(body), err
+}
+
 var (
-	swarmOnce          sync.Once
-	swarmMgr, swarmWkr *lab.DockerHost
-	swarmErr           error
+	swarmOnce sync.Once
+	sharedSwm *swarm
+	swarmErr  error
 )
 
-// swarmPair makes, once for the suite, a two-node swarm (manager s1, worker
-// s2) with weft installed as users do on swarm nodes: SCOPE=global.
-func swarmPair(t *testing.T) (mgr, wkr *lab.DockerHost) {
+// swarm is the three-node swarm the Swarm tests share: s1 manager, s2 and
+// s3 workers, with weft installed on each as users install plugins on a
+// swarm: built and pushed once to a registry, then pulled on every node.
+type swarm struct {
+	mgr   *lab.DockerHost
+	nodes []*lab.DockerHost // mgr first
+	// token joins a worker; kept for a node that leaves and comes back.
+	token string
+}
+
+// theSwarm makes the swarm once for the suite. A missing docker-registry
+// fails (not skips) the tests: the suite is meant to run it.
+func theSwarm(t *testing.T) *swarm {
 	t.Helper()
-	swarmOnce.Do(func() {
-		var hosts []*lab.DockerHost
-		if hosts, swarmErr = theLab.AddDockerHosts("s1", "s2"); swarmErr != nil {
-			return
-		}
-		swarmMgr, swarmWkr = hosts[0], hosts[1]
-		c := context.Background()
-		for _, h := range hosts {
-			if swarmErr = h.InstallPlugin(c, pluginDir(), Plugin, "SCOPE=global"); swarmErr != nil {
-				return
-			}
-		}
-		if _, swarmErr = swarmMgr.Docker(c, "swarm", "init", "--advertise-addr", swarmMgr.Addr.String()); swarmErr != nil {
-			return
-		}
-		var token string
-		if token, swarmErr = swarmMgr.Docker(c, "swarm", "join-token", "-q", "worker"); swarmErr != nil {
-			return
-		}
-		_, swarmErr = swarmWkr.Docker(c, "swarm", "join", "--token", token, swarmMgr.Addr.String()+":2377")
-	})
+	swarmOnce.Do(func() { sharedSwm, swarmErr = newSwarm(context.Background()) })
 	if swarmErr != nil {
 		t.Fatalf("swarm: %v", swarmErr)
 	}
-	return swarmMgr, swarmWkr
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range sharedSwm.nodes {
+				t.Logf("--- %s dockerd log tail ---\n%s", h.Name, tail(h.Logs(), 30))
+			}
+		}
+	})
+	return sharedSwm
 }
 
-// checkService runs a global service on net and checks its tasks on both
-// nodes got distinct addresses starting with prefix and reach each other by
-// address and through tasks.NAME; then a standalone container on the
-// worker reaches the manager's task.
-func checkService(t *testing.T, mgr, wkr *lab.DockerHost, name, net, prefix string) {
+func newSwarm(ctx context.Context) (*swarm, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	var reg *lab.Registry
+	regErr := make(chan error, 1)
+	go func() {
+		h, err := theLab.AddHost("registry")
+		if err == nil {
+			reg, err = h.StartRegistry(ctx, 5000)
+		}
+		regErr <- err
+	}()
+	nodes, err := theLab.AddDockerHosts("s1", "s2", "s3")
+	if err := errors.Join(err, <-regErr); err != nil {
+		return nil, err
+	}
+	s := &swarm{mgr: nodes[0], nodes: nodes}
+	pluginRef := reg.Addr + "/weft:latest" // on the lab's registry host
+	// The publisher's side: build the plugin from the directory, push it,
+	// and keep no local copy under the registry name.
+	for _, args := range [][]string{
+		{"plugin", "create", pluginRef, pluginDir()},
+		{"plugin", "push", pluginRef},
+		{"plugin", "rm", pluginRef},
+	} {
+		if _, err := s.mgr.Docker(ctx, args...); err != nil {
+			return nil, err
+		}
+	}
+	if err := eachNode(nodes, func(h *lab.DockerHost) error { return installPlugin(ctx, h, pluginRef) }); err != nil {
+		return nil, err
+	}
+	if _, err := s.mgr.Docker(ctx, "swarm", "init", "--advertise-addr", s.mgr.Addr.String()); err != nil {
+		return nil, err
+	}
+	if s.token, err = s.mgr.Docker(ctx, "swarm", "join-token", "-q", "worker"); err != nil {
+		return nil, err
+	}
+	if err := eachNode(nodes[1:], func(h *lab.DockerHost) error { return s.join(ctx, h) }); err != nil {
+		return nil, err
+	}
+	fmt.Printf("swarm: %d nodes with weft from %s ready in %s\n", len(nodes), pluginRef, time.Since(start).Round(time.Millisecond))
+	return s, nil
+}
+
+// installPlugin pulls weft from ref as users do on each swarm node: --alias
+// names it weft:latest, the name the network's driver has on every node
+// whatever registry it came from.
+func installPlugin(ctx context.Context, h *lab.DockerHost, ref string) error {
+	_, err := h.Docker(ctx, "plugin", "install", "--grant-all-permissions", "--alias", Plugin, ref, "SCOPE=global")
+	return err
+}
+
+// eachNode runs do on the nodes in parallel.
+func eachNode(nodes []*lab.DockerHost, do func(*lab.DockerHost) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, h := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = do(h) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// join makes h a worker of the swarm.
+func (s *swarm) join(ctx context.Context, h *lab.DockerHost) error {
+	_, err := h.Docker(ctx, "swarm", "join", "--advertise-addr", h.Addr.String(), "--token", s.token, s.mgr.Addr.String()+":2377")
+	return err
+}
+
+// network creates a swarm-scoped weft network (driver and IPAM, attachable)
+// on the manager and removes it at cleanup, once the services using it are
+// gone from every node.
+func (s *swarm) network(t *testing.T, name string, args ...string) {
 	t.Helper()
-	docker(t, mgr, "service", "create", "--detach", "--name", name, "--mode", "global", "--endpoint-mode", "dnsrr",
-		"--network", net, "--stop-grace-period", "1s", lab.Image, "sleep", "3600")
-	t.Cleanup(func() { mgr.Docker(context.Background(), "service", "rm", name) })
-	hosts := []*lab.DockerHost{mgr, wkr}
-	task := map[*lab.DockerHost]string{}
-	eventually(t, 90*time.Second, "a running task on each node", func() error {
-		for _, h := range hosts {
-			id, err := h.Docker(context.Background(), "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+name)
-			if err != nil || id == "" {
-				out, _ := mgr.Docker(context.Background(), "service", "ps", "--no-trunc", name)
-				return fmt.Errorf("no task on %s yet: %v\n%s", h.Name, err, out)
+	all := append([]string{"network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--attachable"}, args...)
+	docker(t, s.mgr, append(all, name)...)
+	t.Cleanup(func() {
+		// Tasks leave the network a moment after their service is removed.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, err := s.mgr.Docker(context.Background(), "network", "rm", name)
+			if err == nil || time.Now().After(deadline) {
+				if err != nil {
+					t.Errorf("removing network %s: %v", name, err)
+				}
+				return
 			}
-			task[h] = strings.Fields(id)[0]
+			time.Sleep(500 * time.Millisecond)
+		}
+	})
+}
+
+// service creates a dnsrr service (this kernel has no IPVS for VIPs) of
+// name, with a short stop grace (sleep and httpd as PID 1 ignore SIGTERM),
+// and removes it at cleanup. args are docker service create's flags, image
+// and command.
+func (s *swarm) service(t *testing.T, name string, args ...string) {
+	t.Helper()
+	all := append([]string{"service", "create", "--detach", "--name", name, "--endpoint-mode", "dnsrr", "--stop-grace-period", "1s"}, args...)
+	docker(t, s.mgr, all...)
+	t.Cleanup(func() { s.mgr.Docker(context.Background(), "service", "rm", name) })
+}
+
+// tasks waits until every node runs exactly one task of the service and
+// returns the task containers by node.
+func (s *swarm) tasks(t *testing.T, service string) map[*lab.DockerHost]string {
+	t.Helper()
+	return s.tasksOn(t, service, s.nodes)
+}
+
+// tasksOn is tasks for some of the nodes.
+func (s *swarm) tasksOn(t *testing.T, service string, nodes []*lab.DockerHost) map[*lab.DockerHost]string {
+	t.Helper()
+	task := map[*lab.DockerHost]string{}
+	eventually(t, 90*time.Second, "one running task of "+service+" on each node", func() error {
+		for _, h := range nodes {
+			ids, err := h.Docker(context.Background(), "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service)
+			if f := strings.Fields(ids); err != nil || len(f) != 1 {
+				out, _ := s.mgr.Docker(context.Background(), "service", "ps", "--no-trunc", service)
+				return fmt.Errorf("%s runs tasks %q (%v)\n%s", h.Name, ids, err, out)
+			}
+			task[h] = strings.TrimSpace(ids)
 		}
 		return nil
 	})
-	ipMgr, ipWkr := containerIP(t, mgr, task[mgr]), containerIP(t, wkr, task[wkr])
-	if ipMgr == ipWkr || !strings.HasPrefix(ipMgr, prefix) || !strings.HasPrefix(ipWkr, prefix) {
-		t.Fatalf("task addresses %s and %s must be distinct and start with %s", ipMgr, ipWkr, prefix)
+	return task
+}
+
+// taskIPs returns each task's address (tasks on one network), and fails
+// unless they are distinct.
+func taskIPs(t *testing.T, tasks map[*lab.DockerHost]string) map[*lab.DockerHost]string {
+	t.Helper()
+	ips := map[*lab.DockerHost]string{}
+	seen := map[string]bool{}
+	for h, id := range tasks {
+		ip := containerIP(t, h, id)
+		if ip == "" || seen[ip] {
+			t.Fatalf("task %s on %s has address %q: want one distinct address per task", id, h.Name, ip)
+		}
+		seen[ip] = true
+		ips[h] = ip
 	}
-	if _, err := mgr.Docker(ctx(t), "exec", task[mgr], "ping", "-c", "1", "-W", "2", ipWkr); err != nil {
-		t.Errorf("task on the manager cannot reach the task on the worker (%s): %v", ipWkr, err)
+	return ips
+}
+
+// resolvesTo waits until name, looked up in container on h, answers with
+// exactly the given addresses.
+func resolvesTo(t *testing.T, h *lab.DockerHost, container, name string, ips map[*lab.DockerHost]string) {
+	t.Helper()
+	var want []string
+	for _, ip := range ips {
+		want = append(want, ip)
 	}
-	eventually(t, 30*time.Second, "tasks."+name+" resolves to both tasks", func() error {
-		out, _ := wkr.Docker(context.Background(), "exec", task[wkr], "nslookup", "tasks."+name)
-		if !strings.Contains(out, ipMgr) || !strings.Contains(out, ipWkr) {
-			return fmt.Errorf("nslookup tasks.%s: %q", name, out)
+	sort.Strings(want)
+	eventually(t, 30*time.Second, name+" resolves to "+strings.Join(want, " "), func() error {
+		out, _ := h.Docker(context.Background(), "exec", container, "nslookup", name)
+		if got := answers(out); strings.Join(got, " ") != strings.Join(want, " ") {
+			return fmt.Errorf("nslookup %s: %v\n%s", name, got, out)
 		}
 		return nil
 	})
-	out, err := wkr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "ping", "-c", "1", "-W", "2", ipMgr)
+}
+
+// answers are the addresses in busybox nslookup's output, after the
+// server's own lines, sorted.
+func answers(nslookup string) []string {
+	_, after, found := strings.Cut(nslookup, "Name:")
+	if !found {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(after, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "Address:" {
+			out = append(out, f[1])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// httpdServing is a shell command serving body over HTTP on port 80 (body
+// is shell-expanded at start).
+func httpdServing(body string) string {
+	return "mkdir -p /www && echo " + body + " > /www/index.html && exec httpd -f -p 80 -h /www"
+}
+
+// checkService runs a global service on net and checks its tasks on every
+// node got distinct addresses starting with prefix and reach each other by
+// address and through tasks.NAME; then a standalone container on a worker
+// reaches the manager's task.
+func checkService(t *testing.T, s *swarm, name, net, prefix string) {
+	t.Helper()
+	s.service(t, name, "--mode", "global", "--network", net, lab.Image, "sleep", "3600")
+	tasks := s.tasks(t, name)
+	ips := taskIPs(t, tasks)
+	for i, h := range s.nodes {
+		if !strings.HasPrefix(ips[h], prefix) {
+			t.Errorf("task on %s has address %s, want one starting with %s", h.Name, ips[h], prefix)
+		}
+		next := s.nodes[(i+1)%len(s.nodes)]
+		if _, err := h.Docker(ctx(t), "exec", tasks[h], "ping", "-c", "1", "-W", "2", ips[next]); err != nil {
+			t.Errorf("task on %s cannot reach the task on %s (%s): %v", h.Name, next.Name, ips[next], err)
+		}
+	}
+	wkr := s.nodes[1]
+	resolvesTo(t, wkr, tasks[wkr], "tasks."+name, ips)
+	out, err := wkr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "ping", "-c", "1", "-W", "2", ips[s.mgr])
 	if err != nil {
 		t.Errorf("a standalone container on the attachable network cannot reach the manager's task: %v %s", err, out)
 	}
