@@ -68,6 +68,36 @@ func TestVXLANAcrossHosts(t *testing.T) {
 	}
 }
 
+// TestVXLANMulticastGroup: with -o group, the hosts find each other through
+// the multicast group on the underlay, and the kernel's flood entry for the
+// group stays in place.
+func TestVXLANMulticastGroup(t *testing.T) {
+	h1, h2 := newHarness(t), newHarness(t)
+	wireUnderlay(t, h1.ns, h2.ns)
+	group := map[string]interface{}{OptPeers: nil, OptGroup: "239.1.1.1", OptUnderlay: "under0"}
+	for _, h := range []*harness{h1, h2} {
+		req := vxlanReq(nil)
+		g := req.Options[keyGeneric].(map[string]interface{})
+		delete(g, OptPeers)
+		for k, v := range group {
+			if v != nil {
+				g[k] = v
+			}
+		}
+		if err := h.d.CreateNetwork(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fdb := h1.ns.MustRun(t, "bridge", "fdb", "show", "dev", vxlan.Name(netID)); !strings.Contains(fdb, "00:00:00:00:00:00 dst 239.1.1.1") {
+		t.Fatalf("the flood entry for the group is gone:\n%s", fdb)
+	}
+	c1 := h1.attach(t, netID, epID, "10.91.0.11/24")
+	h2.attach(t, netID, "cccccccccccc3333", "10.91.0.12/24")
+	if !pings(c1, "10.91.0.12") {
+		t.Error("containers on two hosts cannot reach each other through the multicast group")
+	}
+}
+
 // wireUnderlay puts the namespaces on one switch (a bridge in a namespace of
 // its own), each with a link under0 holding 10.90.0.1, .2, ... in order.
 func wireUnderlay(t *testing.T, hosts ...*testlab.NS) {
