@@ -1,15 +1,10 @@
 package driver
 
 import (
-	"fmt"
 	"net/netip"
 	"sort"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/store"
-	"github.com/weftnet/weft/vxlan"
 )
 
 // kindNode is the store kind of the swarm nodes dockerd announced. Docker
@@ -74,11 +69,6 @@ func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 		if err := (vxlanBackend{bridgeBackend{d}}).setPeers(n, local, d.swarmPeers()); err != nil {
 			d.netLog(n.ID).WithError(err).Warn("could not update the network's peers")
 		}
-		if !add {
-			if err := d.forgetLearnedBehind(n, addr); err != nil {
-				d.netLog(n.ID).WithError(err).Warn("could not forget the MACs learnt behind a node that left")
-			}
-		}
 	}
 	return nil
 }
@@ -106,31 +96,6 @@ func (d *Driver) presenceChanges(addr netip.Addr, self, joined bool) bool {
 		delete(d.members, addr)
 	}
 	return true
-}
-
-// forgetLearnedBehind removes the MACs the network's VXLAN device learnt
-// behind a node. The kernel keeps them for its ageing time (5 minutes)
-// after the node left, sending their frames into the void meanwhile: also
-// those of a new task elsewhere that got a departed task's address, and
-// with it the same MAC.
-func (d *Driver) forgetLearnedBehind(n *Network, node netip.Addr) error {
-	dev, err := d.nl.LinkByName(vxlan.Name(n.ID))
-	if err != nil {
-		return err
-	}
-	entries, err := d.nl.NeighList(dev.Attrs().Index, unix.AF_BRIDGE)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if ip, ok := netip.AddrFromSlice(e.IP); !ok || ip.Unmap() != node {
-			continue
-		}
-		if err := d.nl.NeighDel(&e); err != nil && !nl.IsNotFound(err) {
-			return fmt.Errorf("forget %s behind %s: %w", e.HardwareAddr, node, err)
-		}
-	}
-	return nil
 }
 
 // swarmVXLAN says the network finds its peers through the swarm.

@@ -113,7 +113,10 @@ func create(h *nl.Handle, spec Spec, bridgeIndex int) error {
 var zeroMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
 
 // SetPeers makes the device's flood list exactly peers: missing entries are
-// added, stale ones removed.
+// added, stale ones removed. A peer dropped from the list also loses the
+// MACs the device learnt behind it: the kernel would keep them for its
+// ageing time (5 minutes), sending their frames into the void, also those
+// of a container elsewhere that got a departed one's address and MAC.
 func SetPeers(h *nl.Handle, name string, peers []netip.Addr) error {
 	l, err := h.LinkByName(name)
 	if err != nil {
@@ -129,16 +132,18 @@ func SetPeers(h *nl.Handle, name string, peers []netip.Addr) error {
 	}
 	have := map[netip.Addr]bool{}
 	for _, e := range entries {
+		if ip, ok := netip.AddrFromSlice(e.IP); ok && e.HardwareAddr.String() == zeroMAC.String() {
+			have[ip.Unmap()] = true
+		}
+	}
+	for _, e := range entries {
 		ip, ok := netip.AddrFromSlice(e.IP)
-		if !ok || e.HardwareAddr.String() != zeroMAC.String() {
+		if !ok || !have[ip.Unmap()] || want[ip.Unmap()] {
 			continue
 		}
-		ip = ip.Unmap()
-		have[ip] = true
-		if !want[ip] {
-			if err := h.NeighDel(floodEntry(l.Attrs().Index, ip)); err != nil && !nl.IsNotFound(err) {
-				return fmt.Errorf("remove peer %s from %q: %w", ip, name, err)
-			}
+		// The flood entry of a dropped peer, or a MAC learnt behind it.
+		if err := h.NeighDel(&e); err != nil && !nl.IsNotFound(err) {
+			return fmt.Errorf("remove %s behind %s from %q: %w", e.HardwareAddr, ip.Unmap(), name, err)
 		}
 	}
 	for p := range want {
