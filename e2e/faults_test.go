@@ -74,7 +74,7 @@ func TestSwarmFaults(t *testing.T) {
 			if err := s3.HardReboot(ctx(t)); err != nil {
 				t.Fatal(err)
 			}
-			docker(t, s.mgr, "node", "update", "--availability", "active", s3.Name)
+			docker(t, s.Manager, "node", "update", "--availability", "active", s3.Name)
 		}, settle: func(t *testing.T) {
 			// s3 is back as a new gossip member before its old one is
 			// declared dead; that death must not drop the live node.
@@ -194,14 +194,14 @@ func (s *swarm) leaveAndRejoin(t *testing.T, h *lab.DockerHost, dev string) {
 			return nil
 		})
 	}
-	if err := s.join(ctx(t), h); err != nil {
+	if err := s.Join(ctx(t), h); err != nil {
 		t.Fatal(err)
 	}
 	// A node joining again is a new node: the manager lists the old one
 	// as down until it is removed.
 	if newID := docker(t, h, "info", "-f", "{{.Swarm.NodeID}}"); newID != oldID {
 		t.Logf("%s rejoined as node %s (was %s)", h.Name, newID, oldID)
-		docker(t, s.mgr, "node", "rm", "--force", oldID)
+		docker(t, s.Manager, "node", "rm", "--force", oldID)
 	}
 }
 
@@ -211,7 +211,7 @@ func (s *swarm) leaveAndRejoin(t *testing.T, h *lab.DockerHost, dev string) {
 // IPAM keeps its pool, and refuses the same subnet when dockerd asks anew.
 func (s *swarm) drain(t *testing.T, h *lab.DockerHost, dev string) {
 	t.Helper()
-	docker(t, s.mgr, "node", "update", "--availability", "drain", h.Name)
+	docker(t, s.Manager, "node", "update", "--availability", "drain", h.Name)
 	eventually(t, 30*time.Second, h.Name+" drops "+dev, func() error {
 		if _, err := h.Run(context.Background(), "ip", "link", "show", dev); err == nil {
 			return fmt.Errorf("%s still has %s", h.Name, dev)

@@ -24,7 +24,7 @@ func TestSwarmMacvlanParentPerNode(t *testing.T) {
 	net := "swarm-lan"
 	s.network(t, net, "-o", "mode=macvlan", "-o", "parent_subnet=198.18.0.0/24",
 		"--subnet", "198.18.0.0/24", "--gateway", "198.18.0.1", "--ip-range", "198.18.0.160/28")
-	if scope := docker(t, s.mgr, "network", "inspect", "-f", "{{.Scope}}", net); scope != "swarm" {
+	if scope := docker(t, s.Manager, "network", "inspect", "-f", "{{.Scope}}", net); scope != "swarm" {
 		t.Fatalf("network scope %q, want swarm", scope)
 	}
 	// Each node picks its own parent from the subnet: lab0 on all here.
@@ -41,7 +41,7 @@ func TestSwarmVXLAN(t *testing.T) {
 	net := "swarm-vx"
 	s.network(t, net, "-o", "mode=vxlan", "--subnet", "10.85.0.0/24")
 	checkService(t, s, "vxweb", net, "10.85.0.")
-	if mtu, err := s.mgr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "cat", "/sys/class/net/eth0/mtu"); err != nil || mtu != "1450" {
+	if mtu, err := s.Manager.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "cat", "/sys/class/net/eth0/mtu"); err != nil || mtu != "1450" {
 		t.Errorf("container MTU %q (%v), want 1450 (underlay minus VXLAN's 50)", mtu, err)
 	}
 }
@@ -76,7 +76,7 @@ func TestSwarmReplicated(t *testing.T) {
 	// TCP across hosts: the task on s1 fetches each other task's page, its
 	// node's name (--hostname {{.Node.Hostname}}).
 	for _, h := range s.nodes[1:] {
-		if body, err := httpGet(s.mgr, tasks[s.mgr], ips[h]); body != h.Name {
+		if body, err := httpGet(s.Manager, tasks[s.Manager], ips[h]); body != h.Name {
 			t.Errorf("HTTP from s1's task to %s's task (%s): %q (%v)", h.Name, ips[h], body, err)
 		}
 	}
@@ -102,10 +102,8 @@ var (
 // s3 workers, with weft installed on each as users install plugins on a
 // swarm: built and pushed once to a registry, then pulled on every node.
 type swarm struct {
-	mgr   *lab.DockerHost
-	nodes []*lab.DockerHost // mgr first
-	// token joins a worker; kept for a node that leaves and comes back.
-	token string
+	*lab.Swarm                   // joins a node that leaves and comes back, too
+	nodes      []*lab.DockerHost // the manager first
 }
 
 // theSwarm makes the swarm once for the suite. A missing docker-registry
@@ -143,7 +141,7 @@ func newSwarm(ctx context.Context) (*swarm, error) {
 	if err := errors.Join(err, <-regErr); err != nil {
 		return nil, err
 	}
-	s := &swarm{mgr: nodes[0], nodes: nodes}
+	mgr := nodes[0]
 	pluginRef := reg.Addr + "/weft:latest" // on the lab's registry host
 	// The publisher's side: build the plugin from the directory, push it,
 	// and keep no local copy under the registry name.
@@ -152,20 +150,19 @@ func newSwarm(ctx context.Context) (*swarm, error) {
 		{"plugin", "push", pluginRef},
 		{"plugin", "rm", pluginRef},
 	} {
-		if _, err := s.mgr.Docker(ctx, args...); err != nil {
+		if _, err := mgr.Docker(ctx, args...); err != nil {
 			return nil, err
 		}
 	}
 	if err := eachNode(nodes, func(h *lab.DockerHost) error { return installPlugin(ctx, h, pluginRef) }); err != nil {
 		return nil, err
 	}
-	if _, err := s.mgr.Docker(ctx, "swarm", "init", "--advertise-addr", s.mgr.Addr.String()); err != nil {
+	sw, err := lab.InitSwarm(ctx, mgr)
+	if err != nil {
 		return nil, err
 	}
-	if s.token, err = s.mgr.Docker(ctx, "swarm", "join-token", "-q", "worker"); err != nil {
-		return nil, err
-	}
-	if err := eachNode(nodes[1:], func(h *lab.DockerHost) error { return s.join(ctx, h) }); err != nil {
+	s := &swarm{Swarm: sw, nodes: nodes}
+	if err := eachNode(nodes[1:], func(h *lab.DockerHost) error { return s.Join(ctx, h) }); err != nil {
 		return nil, err
 	}
 	fmt.Printf("swarm: %d nodes with weft from %s ready in %s\n", len(nodes), pluginRef, time.Since(start).Round(time.Millisecond))
@@ -192,24 +189,18 @@ func eachNode(nodes []*lab.DockerHost, do func(*lab.DockerHost) error) error {
 	return errors.Join(errs...)
 }
 
-// join makes h a worker of the swarm.
-func (s *swarm) join(ctx context.Context, h *lab.DockerHost) error {
-	_, err := h.Docker(ctx, "swarm", "join", "--advertise-addr", h.Addr.String(), "--token", s.token, s.mgr.Addr.String()+":2377")
-	return err
-}
-
 // network creates a swarm-scoped weft network (driver and IPAM, attachable)
 // on the manager and removes it at cleanup, once the services using it are
 // gone from every node.
 func (s *swarm) network(t *testing.T, name string, args ...string) {
 	t.Helper()
 	all := append([]string{"network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--attachable"}, args...)
-	docker(t, s.mgr, append(all, name)...)
+	docker(t, s.Manager, append(all, name)...)
 	t.Cleanup(func() {
 		// Tasks leave the network a moment after their service is removed.
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			_, err := s.mgr.Docker(context.Background(), "network", "rm", name)
+			_, err := s.Manager.Docker(context.Background(), "network", "rm", name)
 			if err == nil || time.Now().After(deadline) {
 				if err != nil {
 					t.Errorf("removing network %s: %v", name, err)
@@ -228,8 +219,8 @@ func (s *swarm) network(t *testing.T, name string, args ...string) {
 func (s *swarm) service(t *testing.T, name string, args ...string) {
 	t.Helper()
 	all := append([]string{"service", "create", "--detach", "--name", name, "--endpoint-mode", "dnsrr", "--stop-grace-period", "1s"}, args...)
-	docker(t, s.mgr, all...)
-	t.Cleanup(func() { s.mgr.Docker(context.Background(), "service", "rm", name) })
+	docker(t, s.Manager, all...)
+	t.Cleanup(func() { s.Manager.Docker(context.Background(), "service", "rm", name) })
 }
 
 // tasks waits until every node runs exactly one task of the service and
@@ -247,7 +238,7 @@ func (s *swarm) tasksOn(t *testing.T, service string, nodes []*lab.DockerHost) m
 		for _, h := range nodes {
 			ids, err := h.Docker(context.Background(), "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service)
 			if f := strings.Fields(ids); err != nil || len(f) != 1 {
-				out, _ := s.mgr.Docker(context.Background(), "service", "ps", "--no-trunc", service)
+				out, _ := s.Manager.Docker(context.Background(), "service", "ps", "--no-trunc", service)
 				return fmt.Errorf("%s runs tasks %q (%v)\n%s", h.Name, ids, err, out)
 			}
 			task[h] = strings.TrimSpace(ids)
@@ -335,7 +326,7 @@ func checkService(t *testing.T, s *swarm, name, net, prefix string) {
 	}
 	wkr := s.nodes[1]
 	resolvesTo(t, wkr, tasks[wkr], "tasks."+name, ips)
-	out, err := wkr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "ping", "-c", "1", "-W", "2", ips[s.mgr])
+	out, err := wkr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "ping", "-c", "1", "-W", "2", ips[s.Manager])
 	if err != nil {
 		t.Errorf("a standalone container on the attachable network cannot reach the manager's task: %v %s", err, out)
 	}

@@ -53,11 +53,11 @@ func (b *bench) overlay(ctx context.Context) (section, error) {
 		}
 	}
 	mgr, wkr := hosts[0], hosts[1]
-	sw, err := initSwarm(ctx, mgr)
+	sw, err := lab.InitSwarm(ctx, mgr)
 	if err != nil {
 		return section{}, err
 	}
-	if err := sw.join(ctx, wkr); err != nil {
+	if err := sw.Join(ctx, wkr); err != nil {
 		return section{}, err
 	}
 	if err := createNetworks(ctx, mgr, overlaySides); err != nil {

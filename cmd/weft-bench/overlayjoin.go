@@ -30,7 +30,7 @@ type joinSample struct {
 // One node per side, not one for both: a just-joined worker asked for two
 // network attachments at once sometimes never got one of them (dockerd gave
 // up after its 20 s with "attaching to network failed"), on either driver.
-func (b *bench) joinTimes(ctx context.Context, sw *swarm) ([2][]joinSample, error) {
+func (b *bench) joinTimes(ctx context.Context, sw *lab.Swarm) ([2][]joinSample, error) {
 	var out [2][]joinSample
 	var probes [2]string
 	for k, s := range overlaySides {
@@ -39,7 +39,7 @@ func (b *bench) joinTimes(ctx context.Context, sw *swarm) ([2][]joinSample, erro
 		// probe's first pings go out before the new node is known, and
 		// with 1 s between ARP requests the measurement could not tell
 		// apart paths that open up to a second apart.
-		if _, err := sw.manager.Docker(ctx, "run", "-d", "--stop-timeout", "1", "--name", probes[k], "--network", s.network,
+		if _, err := sw.Manager.Docker(ctx, "run", "-d", "--stop-timeout", "1", "--name", probes[k], "--network", s.network,
 			"--sysctl", "net.ipv4.neigh.eth0.retrans_time_ms=100", lab.Image, "sleep", "3600"); err != nil {
 			return out, err
 		}
@@ -58,7 +58,7 @@ func (b *bench) joinTimes(ctx context.Context, sw *swarm) ([2][]joinSample, erro
 				return out, fmt.Errorf("%s joining: %w", d.Name, err)
 			}
 			out[k] = append(out[k], js)
-			if err := sw.leave(ctx, d); err != nil {
+			if err := leaveSwarm(ctx, sw, d); err != nil {
 				return out, fmt.Errorf("%s leaving: %w", d.Name, err)
 			}
 		}
@@ -69,10 +69,10 @@ func (b *bench) joinTimes(ctx context.Context, sw *swarm) ([2][]joinSample, erro
 // timeJoin makes d join sw, starts a container on s's network on d as soon
 // as the join returns, and pings it from probe on the manager until it
 // answers.
-func timeJoin(ctx context.Context, sw *swarm, d *lab.DockerHost, s side, probe string) (joinSample, error) {
+func timeJoin(ctx context.Context, sw *lab.Swarm, d *lab.DockerHost, s side, probe string) (joinSample, error) {
 	var js joinSample
 	t0 := time.Now()
-	if err := sw.join(ctx, d); err != nil {
+	if err := sw.Join(ctx, d); err != nil {
 		return js, err
 	}
 	js.joined = time.Since(t0)
@@ -85,7 +85,7 @@ func timeJoin(ctx context.Context, sw *swarm, d *lab.DockerHost, s side, probe s
 	if err != nil {
 		return js, err
 	}
-	if err := pingUntil(ctx, sw.manager, probe, ip); err != nil {
+	if err := pingUntil(ctx, sw.Manager, probe, ip); err != nil {
 		return js, err
 	}
 	js.reach = time.Since(t0)
