@@ -35,15 +35,15 @@ func (v vxlanBackend) ensureNetwork(n *Network) error {
 	if err != nil {
 		return err
 	}
-	limit := underMTU - vxlan.Overhead // the frame plus VXLAN's 50 bytes must fit the underlay
+	limit, tunnel := underMTU-vxlan.Overhead, "VXLAN" // the frame plus VXLAN's 50 bytes must fit the underlay
 	if n.Config.Encrypted {
-		limit = esp.FitMTU(limit)
+		limit, tunnel = esp.FitMTU(limit), "VXLAN with ESP"
 	}
 	if n.Config.MTU == 0 {
 		n.Config.MTU = limit
 	} else if n.Config.MTU > limit {
-		return errdefs.Errorf(ErrInvalid, "invalid value \"%d\" for option %s: VXLAN%s over %s (MTU %d) carries frames up to %d",
-			n.Config.MTU, OptMTU, map[bool]string{true: " with ESP", false: ""}[n.Config.Encrypted], under, underMTU, limit)
+		return errdefs.Errorf(ErrInvalid, "invalid value \"%d\" for option %s: %s over %s (MTU %d) carries frames up to %d",
+			n.Config.MTU, OptMTU, tunnel, under, underMTU, limit)
 	}
 	if err := v.bridgeBackend.ensureNetwork(n); err != nil {
 		return err
