@@ -28,6 +28,7 @@ func (d *Driver) AllocateNetwork(req *network.AllocateNetworkRequest) (map[strin
 	if out == nil {
 		out = map[string]string{}
 	}
+	out[OptSwarm] = "true"
 	if out[OptMode] != ModeVXLAN {
 		_, err := parseNetworkConfig(createRequestFor(req, out))
 		return out, err

@@ -46,9 +46,9 @@ func TestAllocateNetwork(t *testing.T) {
 	if b, err := h.d.AllocateNetwork(allocReq("net-b", map[string]string{OptMode: ModeVXLAN, OptVNI: "100"})); err != nil || b[OptVNI] != "100" {
 		t.Errorf("VNI 100 after its network was freed: %v %v", b, err)
 	}
-	// Other modes' options come back as given.
+	// Other modes' options come back as given, every mode's marked swarm.
 	mv := map[string]string{OptMode: ModeMacvlan, OptParentSubnet: "10.85.0.0/24"}
-	if got, err := h.d.AllocateNetwork(allocReq("net-m", mv)); err != nil || len(got) != 2 || got[OptParentSubnet] != "10.85.0.0/24" {
+	if got, err := h.d.AllocateNetwork(allocReq("net-m", mv)); err != nil || len(got) != 3 || got[OptParentSubnet] != "10.85.0.0/24" || got[OptSwarm] != "true" {
 		t.Errorf("macvlan options: %v %v", got, err)
 	}
 	for _, bad := range []struct{ key, value, want string }{

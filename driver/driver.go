@@ -40,6 +40,9 @@ type Pools interface {
 	// pool prefix (its --ip-range, or all of it); ok is false for a pool
 	// weft's IPAM does not hold.
 	DynamicRange(space string, prefix netip.Prefix) (r netip.Prefix, ok bool)
+	// MarkSwarmCopy tells the IPAM that the pool prefix belongs to a swarm
+	// network's copy, which dockerd may ask for again without releasing.
+	MarkSwarmCopy(space string, prefix netip.Prefix) error
 }
 
 // Config holds what the driver needs from the process.

@@ -23,6 +23,9 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 
+	if err := d.markSwarmCopy(cfg, req); err != nil {
+		return err
+	}
 	if n, ok := d.networks[req.NetworkID]; ok {
 		log.Info("network already known, making sure it is in place")
 		return d.ensureNetwork(n)
@@ -96,6 +99,25 @@ func (d *Driver) checkHostRange(cfg NetworkConfig, req *network.CreateNetworkReq
 			return errdefs.Errorf(ErrInvalid,
 				"mode=vxlan without a swarm: give each host its own --ip-range inside --subnet %s (for example %s here and the next block on the next host), so containers on different hosts never get the same address",
 				pool, exampleRange(pool))
+		}
+	}
+	return nil
+}
+
+// markSwarmCopy marks the pools of a swarm network's copy in weft's IPAM,
+// so that dockerd, should it die and forget the copy, can create it again.
+// Marking is idempotent and changes nothing a later failure must undo.
+func (d *Driver) markSwarmCopy(cfg NetworkConfig, req *network.CreateNetworkRequest) error {
+	if !cfg.Swarm || d.pools == nil {
+		return nil
+	}
+	for _, data := range append(append([]*network.IPAMData{}, req.IPv4Data...), req.IPv6Data...) {
+		pool, err := netip.ParsePrefix(data.Pool)
+		if err != nil {
+			continue // parseNetworkConfig has already refused it
+		}
+		if err := d.pools.MarkSwarmCopy(data.AddressSpace, pool.Masked()); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -41,6 +41,10 @@ const (
 	OptUnderlay        = "underlay"
 	OptEncrypted       = "encrypted"
 	OptEncryptionKey   = "encryption_key"
+	// OptSwarm is not for users: weft's AllocateNetwork sets it on every
+	// swarm network, so each node knows its copy is one dockerd does not
+	// persist (see ipam's MarkSwarmCopy).
+	OptSwarm = "swarm"
 )
 
 // Keys dockerd itself puts at the top level of CreateNetwork's Options.
@@ -67,6 +71,12 @@ var modeOptions = map[string][]string{
 	ModeIpvlan:  {OptMode, OptParent, OptParentSubnet, OptIpvlanMode, OptIpvlanFlag, OptHostShim, OptMTU, OptIfacePrefix},
 	ModeVXLAN: {OptMode, OptVNI, OptVXLANPort, OptPeers, OptGroup, OptUnderlay, OptEncrypted, OptEncryptionKey,
 		OptBridgeName, OptICC, OptMasquerade, OptHostBindingIPv4, OptMTU, OptIfacePrefix},
+}
+
+func init() {
+	for mode := range modeOptions {
+		modeOptions[mode] = append(modeOptions[mode], OptSwarm)
+	}
 }
 
 // MTU bounds: 68 is IPv4's minimum link MTU, 1280 IPv6's.
@@ -111,6 +121,9 @@ type NetworkConfig struct {
 	// EncryptionKey is the network's ESP master key: the operator's
 	// (standalone hosts) or the one the swarm manager's weft made.
 	EncryptionKey string `json:"encryption_key,omitempty"`
+
+	// Swarm marks a swarm network's copy on this node (OptSwarm).
+	Swarm bool `json:"swarm,omitempty"`
 }
 
 // Subnet is one IPAM pool of a network and its gateway, e.g. pool
@@ -175,6 +188,10 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 			}
 		case OptMasquerade:
 			if cfg.Masquerade, err = parseBool(key, value); err != nil {
+				return cfg, err
+			}
+		case OptSwarm:
+			if cfg.Swarm, err = parseBool(key, value); err != nil {
 				return cfg, err
 			}
 		case OptHostBindingIPv4:

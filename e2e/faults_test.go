@@ -31,7 +31,9 @@ const aftermath = 2 * time.Second
 // seconds of the fault ending, and s1 and s2 flood to s3 again. A node that
 // leaves is dropped from the other nodes' VXLAN forwarding entries, flood
 // list and learned MACs alike; a crashed node that is back stays listed
-// when the swarm declares its old self dead.
+// when the swarm declares its old self dead. After the crash, dockerd may
+// hold s3's new task until its networkdb gives up syncing with s3's dead
+// gossip self (up to 30 s, whatever the driver); weft answers at once.
 func TestSwarmFaults(t *testing.T) {
 	requireLab(t)
 	s := theSwarm(t)
@@ -69,12 +71,12 @@ func TestSwarmFaults(t *testing.T) {
 			}
 		}},
 		{name: "crash", inflict: func(t *testing.T) {
-			s.drain(t, s3, dev) // see drain: a crash with a task running is a known IPAM gap
 			departed = map[*lab.DockerHost]int{s1: gossipDepartures(t, s1, s3), s2: gossipDepartures(t, s2, s3)}
+			// s3's task is running: its dockerd forgets its copy of the
+			// network and creates it anew, asking weft for the same pool.
 			if err := s3.HardReboot(ctx(t)); err != nil {
 				t.Fatal(err)
 			}
-			docker(t, s.Manager, "node", "update", "--availability", "active", s3.Name)
 		}, settle: func(t *testing.T) {
 			// s3 is back as a new gossip member before its old one is
 			// declared dead; that death must not drop the live node.
@@ -203,21 +205,6 @@ func (s *swarm) leaveAndRejoin(t *testing.T, h *lab.DockerHost, dev string) {
 		t.Logf("%s rejoined as node %s (was %s)", h.Name, newID, oldID)
 		docker(t, s.Manager, "node", "rm", "--force", oldID)
 	}
-}
-
-// drain moves the tasks off h and waits until weft there has removed the
-// network's VXLAN device dev. A swarm network that a crash leaves behind on
-// a worker cannot be created there again: dockerd forgets it while weft's
-// IPAM keeps its pool, and refuses the same subnet when dockerd asks anew.
-func (s *swarm) drain(t *testing.T, h *lab.DockerHost, dev string) {
-	t.Helper()
-	docker(t, s.Manager, "node", "update", "--availability", "drain", h.Name)
-	eventually(t, 30*time.Second, h.Name+" drops "+dev, func() error {
-		if _, err := h.Run(context.Background(), "ip", "link", "show", dev); err == nil {
-			return fmt.Errorf("%s still has %s", h.Name, dev)
-		}
-		return nil
-	})
 }
 
 // gossipDepartures counts the members at node's address that h's dockerd

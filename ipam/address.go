@@ -51,7 +51,7 @@ func (s *Service) RequestAddress(req AddressRequest) (netip.Prefix, error) {
 			return netip.Prefix{}, err
 		}
 		if p.alloc.has(x) {
-			if p.space == GlobalSpace {
+			if p.repeatable() {
 				s.log.WithFields(logrus.Fields{"pool": p.id, "address": x}).Debug("ipam: address requested again")
 				return netip.PrefixFrom(x, p.prefix.Bits()), nil
 			}
@@ -61,7 +61,7 @@ func (s *Service) RequestAddress(req AddressRequest) (netip.Prefix, error) {
 
 	err := s.st.Update(func(tx *store.Tx) error {
 		if dynamic && serial {
-			if err := tx.Put(poolKind, p.id, poolRecord{Serial: p.serial, Last: x.String()}); err != nil {
+			if err := tx.Put(poolKind, p.id, p.record(x)); err != nil {
 				return err
 			}
 		}

@@ -87,13 +87,33 @@ type pool struct {
 	prefix netip.Prefix
 	sub    netip.Prefix // zero when the whole pool is the dynamic range
 	serial bool
-	alloc  *allocator
+	// swarmCopy marks the pool of a swarm network's copy on this node;
+	// see MarkSwarmCopy.
+	swarmCopy bool
+	alloc     *allocator
+}
+
+// repeatable reports whether dockerd may ask for this pool and its
+// addresses again without releasing them first: the swarm allocator
+// replays its requests, and a node's dockerd forgets its swarm copies.
+// Such repeats get what weft already holds.
+func (p *pool) repeatable() bool { return p.space == GlobalSpace || p.swarmCopy }
+
+// record is the pool's stored form; last is the address last handed out
+// serially, if any.
+func (p *pool) record(last netip.Addr) poolRecord {
+	r := poolRecord{Serial: p.serial, SwarmCopy: p.swarmCopy}
+	if last.IsValid() {
+		r.Last = last.String()
+	}
+	return r
 }
 
 // poolRecord is the stored form of a pool; the pool's space, prefix and
 // sub-range are its key (the pool id).
 type poolRecord struct {
-	Serial bool `json:"serial,omitempty"`
+	Serial    bool `json:"serial,omitempty"`
+	SwarmCopy bool `json:"swarm_copy,omitempty"`
 	// Last is the last address handed out dynamically; kept only for
 	// serial pools, so serial allocation continues after a restart.
 	Last string `json:"last,omitempty"`

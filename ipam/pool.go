@@ -144,8 +144,7 @@ func (s *Service) RequestPool(req PoolRequest) (Pool, error) {
 		}
 	}
 	id := poolID(space, prefix, sub)
-	if p, ok := s.pools[id]; ok && space == GlobalSpace {
-		// The swarm leader replays RequestPool for every network it knows.
+	if p, ok := s.pools[id]; ok && p.repeatable() {
 		s.log.WithField("pool", id).Debug("ipam: pool requested again")
 		return p.public(), nil
 	}
@@ -159,7 +158,7 @@ func (s *Service) RequestPool(req PoolRequest) (Pool, error) {
 		alloc:  newAllocator(prefix, sub),
 	}
 	err = s.st.Update(func(tx *store.Tx) error {
-		return tx.Put(poolKind, id, poolRecord{Serial: p.serial})
+		return tx.Put(poolKind, id, p.record(netip.Addr{}))
 	})
 	if err != nil {
 		return Pool{}, fmt.Errorf("store pool %s: %w", id, err)
@@ -288,4 +287,36 @@ func (s *Service) DynamicRange(space string, prefix netip.Prefix) (r netip.Prefi
 		}
 	}
 	return netip.Prefix{}, false
+}
+
+// MarkSwarmCopy marks weft's pool prefix of space as the pool of a swarm
+// network's copy on this node. dockerd does not persist those copies: when
+// it dies it forgets them without releasing their pools, and when it
+// creates the network again it asks for the same pool, gateway and task
+// addresses anew. A marked pool answers those repeats with what it holds
+// instead of refusing them as clashes. Marking a pool weft does not hold
+// (another IPAM's) does nothing.
+func (s *Service) MarkSwarmCopy(space string, prefix netip.Prefix) error {
+	space, err := checkSpace(space)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pools {
+		if p.space != space || p.prefix != prefix || p.swarmCopy {
+			continue
+		}
+		var last netip.Addr // the serial cursor the store already has
+		if p.serial {
+			last = p.alloc.cursor
+		}
+		rec := p.record(last)
+		rec.SwarmCopy = true
+		if err := s.st.Update(func(tx *store.Tx) error { return tx.Put(poolKind, p.id, rec) }); err != nil {
+			return fmt.Errorf("store pool %s: %w", p.id, err)
+		}
+		p.swarmCopy = true
+	}
+	return nil
 }

@@ -51,7 +51,7 @@ func (s *Service) restorePool(id string, raw []byte) {
 		log.WithError(err).Warn("ipam: skipping unreadable stored pool")
 		return
 	}
-	p := &pool{id: id, space: space, prefix: prefix, sub: sub, serial: rec.Serial, alloc: newAllocator(prefix, sub)}
+	p := &pool{id: id, space: space, prefix: prefix, sub: sub, serial: rec.Serial, swarmCopy: rec.SwarmCopy, alloc: newAllocator(prefix, sub)}
 	if last, err := netip.ParseAddr(rec.Last); err == nil && prefix.Contains(last) {
 		p.alloc.cursor = last
 	}

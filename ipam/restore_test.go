@@ -157,3 +157,60 @@ func TestRestoreSkipsBadRecords(t *testing.T) {
 	_, err = e.s.RequestAddress(AddressRequest{PoolID: p.ID, Address: "10.1.0.5"})
 	wantErr(t, err, ErrConflict)
 }
+
+// TestSwarmCopyRecreated is a node's dockerd dying with a swarm network's
+// copy in use: it forgets the copy without releasing anything, then creates
+// it again, asking for the same pool, gateway and task address. A marked
+// pool answers with what it holds, across a plugin restart too; an
+// unmarked local pool still refuses the same subnet twice.
+func TestSwarmCopyRecreated(t *testing.T) {
+	e := newEnv(t)
+	prefix := netip.MustParsePrefix("10.90.0.0/24")
+	copyPool := e.pool(PoolRequest{Pool: prefix.String()})
+	e.addr(AddressRequest{PoolID: copyPool.ID, Address: "10.90.0.1", Options: gwOpts})
+	e.addr(AddressRequest{PoolID: copyPool.ID, Address: "10.90.0.5"})
+	serial := e.pool(PoolRequest{Pool: "10.91.0.0/24", Options: map[string]string{SerialOption: "true"}})
+	e.addr(AddressRequest{PoolID: serial.ID})
+	e.addr(AddressRequest{PoolID: serial.ID})
+
+	if err := e.s.MarkSwarmCopy("", prefix); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.MarkSwarmCopy(LocalSpace, netip.MustParsePrefix("10.91.0.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.MarkSwarmCopy(LocalSpace, netip.MustParsePrefix("10.99.0.0/24")); err != nil {
+		t.Fatalf("marking a pool weft does not hold: %v", err)
+	}
+	e.reopen()
+
+	if p := e.pool(PoolRequest{Pool: prefix.String()}); p.ID != copyPool.ID {
+		t.Fatalf("recreated copy got pool %s, want %s", p.ID, copyPool.ID)
+	}
+	if got := e.addr(AddressRequest{PoolID: copyPool.ID, Address: "10.90.0.1", Options: gwOpts}); got != "10.90.0.1/24" {
+		t.Fatalf("gateway again: %s", got)
+	}
+	if got := e.addr(AddressRequest{PoolID: copyPool.ID, Address: "10.90.0.5"}); got != "10.90.0.5/24" {
+		t.Fatalf("task address again: %s", got)
+	}
+	// Marking kept the serial cursor: .3 follows the .2 handed out before.
+	if got := e.addr(AddressRequest{PoolID: serial.ID}); got != "10.91.0.3/24" {
+		t.Fatalf("serial next %s, want 10.91.0.3/24", got)
+	}
+	// The copy's pool is still one pool: releasing it frees the subnet.
+	if err := e.s.ReleasePool(copyPool.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.storedAddresses(copyPool.ID); len(got) != 0 {
+		t.Fatalf("released copy left addresses %v", got)
+	}
+	plain := e.pool(PoolRequest{Pool: prefix.String()})
+	_, err := e.s.RequestPool(PoolRequest{Pool: prefix.String()})
+	wantErr(t, err, ErrConflict, "--subnet 10.90.0.0/24 overlaps 10.90.0.0/24")
+	_, err = e.s.RequestAddress(AddressRequest{PoolID: plain.ID, Address: "10.90.0.1", Options: gwOpts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.RequestAddress(AddressRequest{PoolID: plain.ID, Address: "10.90.0.1", Options: gwOpts})
+	wantErr(t, err, ErrConflict, "address 10.90.0.1 is already in use")
+}
