@@ -77,13 +77,10 @@ var chainDefs = []chainDef{
 	{table: "filter", name: ChainInput, jumps: func(family) []jump {
 		return []jump{{from: "INPUT", spec: "-j " + ChainInput, early: true}}
 	}},
-	{table: "raw", name: ChainNotrack, jumps: func(family) []jump {
-		return []jump{{from: "PREROUTING", spec: "-j " + ChainNotrack}}
-	}},
 }
 
 // tables lists the tables weft writes to, in the order they are committed.
-var tables = []string{"filter", "nat", "raw"}
+var tables = []string{"filter", "nat"}
 
 // chainRules maps a weft chain's name to its rules, each as iptables-save
 // prints it after "-A <chain> ". A chain with no rules must not exist.
@@ -117,14 +114,8 @@ type chainRules map[string][]string
 //	WEFT-POSTROUTING  -s SUBNET ! -o BR -j MASQUERADE        Masquerade (IPv4 only)
 //	                  -s 127.0.0.0/8 -o BR -j MASQUERADE     IPv4 network with ports
 //	                  -s CIP -d CIP -p P -m P --dport CP -j MASQUERADE   hairpin
-//
-// raw, per network, then per published port and subnet of the family:
-//
-//	WEFT-NOTRACK  -i BR -m addrtype --dst-type LOCAL -j RETURN    to the host
-//	              -s CIP -i BR -p P -m P --sport CP -j RETURN     port replies
-//	              -s SUBNET -d SUBNET -i BR -j CT --notrack       the rest inside
 func rulesFor(r Ruleset, fam family) chainRules {
-	var ingress, egress, dnat, post, notrack []string
+	var ingress, egress, dnat, post []string
 	for _, n := range r.Networks {
 		var subnets []netip.Prefix
 		for _, s := range n.Subnets {
@@ -136,7 +127,6 @@ func rulesFor(r Ruleset, fam family) chainRules {
 			continue
 		}
 		br := n.Bridge
-		notrack = append(notrack, notrackRules(n, subnets, r.Ports)...)
 		icc := "DROP"
 		if n.ICC {
 			icc = "ACCEPT"
@@ -209,27 +199,7 @@ func rulesFor(r Ruleset, fam family) chainRules {
 	if fam == ipv4 && len(r.Encrypted) > 0 {
 		out[ChainInput] = encryptedRules(r.Encrypted)
 	}
-	if notrack = dedupe(notrack); len(notrack) > 0 {
-		out[ChainNotrack] = notrack
-	}
 	return out
-}
-
-// notrackRules exempt a network's traffic between its own containers
-// (subnets: those of one family) from conntrack; see the package comment.
-func notrackRules(n Network, subnets []netip.Prefix, ports []PortMapping) []string {
-	br := n.Bridge
-	rules := []string{fmt.Sprintf("-i %s -m addrtype --dst-type LOCAL -j RETURN", br)}
-	for _, p := range ports {
-		if p.Bridge == br && slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(p.ContainerIP) }) {
-			rules = append(rules, fmt.Sprintf("-s %s -i %s -p %s -m %s --sport %d -j RETURN",
-				hostPrefix(p.ContainerIP), br, p.Proto, p.Proto, p.ContainerPort))
-		}
-	}
-	for _, s := range subnets {
-		rules = append(rules, fmt.Sprintf("-s %s -d %s -i %s -j CT --notrack", s, s, br))
-	}
-	return rules
 }
 
 // encryptedRules drop an encrypted network's VXLAN packets that did not come
