@@ -73,6 +73,9 @@ func (d *Driver) ruleset() firewall.Ruleset {
 		}
 		for _, s := range n.Config.subnets() {
 			fn.Subnets = append(fn.Subnets, s.Pool)
+			if s.Gateway.IsValid() {
+				fn.Gateways = append(fn.Gateways, s.Gateway.Addr())
+			}
 		}
 		rs.Networks = append(rs.Networks, fn)
 		if n.Config.Encrypted {

@@ -40,7 +40,14 @@ func (f *Firewall) apply(r Ruleset) error {
 		// Nothing wanted and no command: nothing can be there to remove.
 		skip[fam] = true
 	}
-	if len(want[ipv6][ChainDNAT]) > 0 && !f.ip6NAT() {
+	for _, fam := range []family{ipv4, ipv6} {
+		if len(want[fam][ChainNotrack]) > 0 && !f.notrackUsable(fam) {
+			// Only a saving: without it everything is tracked.
+			f.log.Debugf("%s cannot use -j CT --notrack in the raw table: container traffic stays tracked", f.tool(fam))
+			delete(want[fam], ChainNotrack)
+		}
+	}
+	if len(want[ipv6][ChainDNAT]) > 0 && !f.tableUsable(ipv6, "nat") {
 		// IPv6 nat holds nothing but port mappings (DNAT and their
 		// hairpin masquerade): IPv6 is never masqueraded.
 		f.log.Debugf("%s nat table does not work: skipping IPv6 port mappings", f.cfg.IP6Tables)
@@ -99,15 +106,50 @@ func (f *Firewall) available(fam family) bool {
 	return true
 }
 
-// ip6NAT reports whether the ip6tables nat table can be used: with the
-// legacy backend it needs the ip6table_nat module. Success is remembered; a
-// failure is probed again next time, in case the module got loaded.
-func (f *Firewall) ip6NAT() bool {
-	if !f.v6NAT {
-		_, err := f.run("", f.cfg.IP6Tables+"-save", "-t", "nat")
-		f.v6NAT = err == nil
+// tableUsable reports whether a table of a family can be used: with the
+// legacy backend, ip6tables nat needs the ip6table_nat module.
+func (f *Firewall) tableUsable(fam family, table string) bool {
+	return f.probe(fam, table, func() error {
+		_, err := f.run("", f.tool(fam)+"-save", "-t", table)
+		return err
+	})
+}
+
+// notrackUsable reports whether the raw table takes a CT --notrack rule: it
+// needs iptable_raw (legacy backend) and xt_CT, which a kernel that cannot
+// load modules on demand may lack. Only the kernel can tell, so the probe
+// commits the rule in a chain of its own, then removes the chain (neither
+// --test nor a rule removed in the same transaction reaches the kernel with
+// the nft backend).
+func (f *Firewall) notrackUsable(fam family) bool {
+	return f.probe(fam, "raw CT", func() error {
+		restore := f.tool(fam) + "-restore"
+		_, err := f.run("*raw\n:"+probeChain+" - [0:0]\n-A "+probeChain+" -j CT --notrack\nCOMMIT\n", restore, "--noflush", "-w")
+		if err == nil {
+			_, err = f.run("*raw\n-F "+probeChain+"\n-X "+probeChain+"\nCOMMIT\n", restore, "--noflush", "-w")
+		}
+		return err
+	})
+}
+
+// probeChain is the raw-table chain notrackUsable tries its rule in.
+const probeChain = "WEFT-PROBE"
+
+// probe runs check unless it succeeded before for this family and name.
+// Success is remembered; a failure is probed again next time, in case the
+// module got loaded.
+func (f *Firewall) probe(fam family, name string, check func() error) bool {
+	if f.usable[fam][name] {
+		return true
 	}
-	return f.v6NAT
+	if check() != nil {
+		return false
+	}
+	if f.usable[fam] == nil {
+		f.usable[fam] = map[string]bool{}
+	}
+	f.usable[fam][name] = true
+	return true
 }
 
 // needer names what needs a family's rules, for error messages.

@@ -4,7 +4,7 @@
 // net.bridge.bridge-nf-call-iptables=1, so even traffic between two containers
 // of one bridge crosses FORWARD), plus masquerading and published ports.
 //
-// weft owns three chains and never edits anyone else's, apart from the jumps
+// weft owns these chains and never edits anyone else's, apart from the jumps
 // into them:
 //
 //	filter WEFT-FORWARD      FORWARD -j WEFT-FORWARD (first, or right after
@@ -14,6 +14,7 @@
 //	nat    WEFT-POSTROUTING  POSTROUTING -j WEFT-POSTROUTING
 //	filter WEFT-INPUT        INPUT -j WEFT-INPUT (first; only while an
 //	                         encrypted VXLAN network exists)
+//	raw    WEFT-NOTRACK      PREROUTING -j WEFT-NOTRACK
 //
 // The same chains exist in ip6tables for networks with an IPv6 subnet (the
 // OUTPUT jump there excludes ::1/128).
@@ -27,6 +28,16 @@
 // WEFT-FORWARD holds every network's ingress rules (traffic leaving the host
 // through the bridge: -o BR) before any network's egress accept (-i BR), so
 // the egress accept of one network can never let traffic into another one.
+//
+// WEFT-NOTRACK keeps frames bridged between two containers of one network
+// out of conntrack, which Docker's overlay gets for free by keeping its
+// bridges in a namespace without rules: the ICC rule decides on them
+// without state, and tracking them cost a vxlan network a few percent of
+// its throughput. Whatever needs state stays tracked: traffic to the host's
+// own addresses (the gateway), routed and masqueraded traffic (its
+// destination is outside the subnet), and the replies of published ports,
+// which a container reaching another's published port through the host
+// (hairpin) gets from inside the subnet and needs un-DNATed.
 //
 // weft has no userland proxy: every published port, including a container's
 // connection to its own published port and a host process's connection to
@@ -61,6 +72,9 @@ const (
 	// arrive in clear text. IPsec input policies cannot do it: the kernel
 	// hands VXLAN packets to the tunnel before it checks them.
 	ChainInput = "WEFT-INPUT"
+	// ChainNotrack (raw) exempts traffic between the containers of a
+	// network from connection tracking.
+	ChainNotrack = "WEFT-NOTRACK"
 )
 
 // Error classes. Every error Validate (and so Apply) returns for a bad
@@ -108,6 +122,9 @@ type Network struct {
 	// Internal cuts the network off from everything but itself: no way in,
 	// no way out, no published ports.
 	Internal bool
+	// Gateways are the host's addresses on the bridge: traffic to them
+	// stays tracked (see WEFT-NOTRACK).
+	Gateways []netip.Addr
 }
 
 // PortMapping is one published port: connections to HostIP:HostPort reach
@@ -153,8 +170,8 @@ type Firewall struct {
 
 	// mu serialises every read-modify-write of the tables.
 	mu sync.Mutex
-	// v6NAT caches a successful probe of the ip6tables nat table.
-	v6NAT bool
+	// usable caches successful probes of optional features, by family.
+	usable [2]map[string]bool
 	// restores counts iptables-restore runs; tests use it to prove that an
 	// Apply with nothing to change runs none.
 	restores int

@@ -77,10 +77,13 @@ var chainDefs = []chainDef{
 	{table: "filter", name: ChainInput, jumps: func(family) []jump {
 		return []jump{{from: "INPUT", spec: "-j " + ChainInput, early: true}}
 	}},
+	{table: "raw", name: ChainNotrack, jumps: func(family) []jump {
+		return []jump{{from: "PREROUTING", spec: "-j " + ChainNotrack}}
+	}},
 }
 
 // tables lists the tables weft writes to, in the order they are committed.
-var tables = []string{"filter", "nat"}
+var tables = []string{"filter", "nat", "raw"}
 
 // chainRules maps a weft chain's name to its rules, each as iptables-save
 // prints it after "-A <chain> ". A chain with no rules must not exist.
@@ -93,8 +96,8 @@ type chainRules map[string][]string
 // in bridge order:
 //
 //	ingress (all networks first)
-//	  -o BR -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT   replies
 //	  -i BR -o BR -j ACCEPT|DROP                                  ICC
+//	  -o BR -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT   replies
 //	  -d CIP ! -i BR -o BR -p P -m P --dport CP
 //	     -m conntrack --ctstate DNAT -j ACCEPT                    published ports
 //	  -o BR -j DROP                                               the rest
@@ -114,8 +117,18 @@ type chainRules map[string][]string
 //	WEFT-POSTROUTING  -s SUBNET ! -o BR -j MASQUERADE        Masquerade (IPv4 only)
 //	                  -s 127.0.0.0/8 -o BR -j MASQUERADE     IPv4 network with ports
 //	                  -s CIP -d CIP -p P -m P --dport CP -j MASQUERADE   hairpin
+//
+// raw, per network, then per published port and subnet of the family:
+//
+//	WEFT-NOTRACK  -d GATEWAY -i BR -j RETURN                      to the host
+//	              -s CIP -i BR -p P -m P --sport CP -j RETURN     port replies
+//	              -s SUBNET -d SUBNET -i BR -j CT --notrack       the rest inside
+//
+// Every match there is one iptables-nft turns into plain nftables
+// expressions: the chain sees every bridged frame, and a match such as
+// addrtype (a route lookup) costs more than conntrack saves.
 func rulesFor(r Ruleset, fam family) chainRules {
-	var ingress, egress, dnat, post []string
+	var ingress, egress, dnat, post, notrack []string
 	for _, n := range r.Networks {
 		var subnets []netip.Prefix
 		for _, s := range n.Subnets {
@@ -127,6 +140,7 @@ func rulesFor(r Ruleset, fam family) chainRules {
 			continue
 		}
 		br := n.Bridge
+		notrack = append(notrack, notrackRules(n, subnets, r.Ports)...)
 		icc := "DROP"
 		if n.ICC {
 			icc = "ACCEPT"
@@ -138,9 +152,12 @@ func rulesFor(r Ruleset, fam family) chainRules {
 				fmt.Sprintf("-i %s -j DROP", br))
 			continue
 		}
+		// ICC first: frames between the network's own containers,
+		// the bulk of a vxlan network's traffic, are decided at once.
+		// No established flow can be among them when ICC drops.
 		ingress = append(ingress,
-			fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br),
-			fmt.Sprintf("-i %s -o %s -j %s", br, br, icc))
+			fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
+			fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br))
 		for _, p := range r.Ports {
 			if p.Bridge != br || familyOf(p.ContainerIP) != fam {
 				continue
@@ -199,7 +216,32 @@ func rulesFor(r Ruleset, fam family) chainRules {
 	if fam == ipv4 && len(r.Encrypted) > 0 {
 		out[ChainInput] = encryptedRules(r.Encrypted)
 	}
+	if notrack = dedupe(notrack); len(notrack) > 0 {
+		out[ChainNotrack] = notrack
+	}
 	return out
+}
+
+// notrackRules exempt a network's traffic between its own containers
+// (subnets: those of one family) from conntrack; see the package comment.
+func notrackRules(n Network, subnets []netip.Prefix, ports []PortMapping) []string {
+	br := n.Bridge
+	var rules []string
+	for _, g := range n.Gateways {
+		if slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(g) }) {
+			rules = append(rules, fmt.Sprintf("-d %s -i %s -j RETURN", hostPrefix(g), br))
+		}
+	}
+	for _, p := range ports {
+		if p.Bridge == br && slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(p.ContainerIP) }) {
+			rules = append(rules, fmt.Sprintf("-s %s -i %s -p %s -m %s --sport %d -j RETURN",
+				hostPrefix(p.ContainerIP), br, p.Proto, p.Proto, p.ContainerPort))
+		}
+	}
+	for _, s := range subnets {
+		rules = append(rules, fmt.Sprintf("-s %s -d %s -i %s -j CT --notrack", s, s, br))
+	}
+	return rules
 }
 
 // encryptedRules drop an encrypted network's VXLAN packets that did not come

@@ -55,6 +55,18 @@ func (r Ruleset) normalize() (Ruleset, error) {
 			return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
 		})
 		n.Subnets = subnets
+		var gateways []netip.Addr
+		for _, g := range n.Gateways {
+			g = g.Unmap()
+			if !slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(g) }) {
+				return Ruleset{}, errorf(ErrInvalid, "network on bridge %s has gateway %s outside its subnets", n.Bridge, g)
+			}
+			if !slices.Contains(gateways, g) {
+				gateways = append(gateways, g)
+			}
+		}
+		slices.SortFunc(gateways, netip.Addr.Compare)
+		n.Gateways = gateways
 		out.Networks = append(out.Networks, n)
 		nets[n.Bridge] = n
 	}
