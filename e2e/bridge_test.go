@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +187,15 @@ func TestPublishedPorts(t *testing.T) {
 	if out, _ := sh(t, net+"-peer", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s 8080`, host.Addr)); !strings.Contains(out, "hello-weft") {
 		t.Errorf("published port not reachable from a container on the same network via the host address: %q", out)
 	}
+	// Between the network's own containers the host tracks nothing
+	// (WEFT-NOTRACK): the hairpin above needed conntrack, this does not.
+	before := untrackedPackets(t, "10.15.0.0/24")
+	if out, _ := sh(t, net+"-peer", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 `+net+`-web 80`); !strings.Contains(out, "hello-weft") {
+		t.Errorf("web not reachable by name from a container of its network: %q", out)
+	}
+	if after := untrackedPackets(t, "10.15.0.0/24"); after < before+2 {
+		t.Errorf("%d packets between two containers of %s kept out of conntrack, want the connection's", after-before, net)
+	}
 
 	// host_binding_ipv4 picks the host address ports are published on.
 	second := "198.18.0.61"
@@ -292,4 +303,28 @@ func lastOctet(ip string) int {
 	var a, b, c, d int
 	fmt.Sscanf(ip, "%d.%d.%d.%d", &a, &b, &c, &d)
 	return d
+}
+
+// untrackedPackets is how many packets within subnet weft's WEFT-NOTRACK
+// rule has kept out of the Docker host's conntrack.
+func untrackedPackets(t *testing.T, subnet string) int {
+	t.Helper()
+	out, err := host.Run(ctx(t), "iptables", "-w", "-t", "raw", "-S", "WEFT-NOTRACK", "-v")
+	if err != nil {
+		t.Fatalf("no WEFT-NOTRACK chain on the Docker host: %v", err)
+	}
+	total := 0
+	for _, rule := range strings.Split(out, "\n") {
+		f := strings.Fields(rule)
+		i := slices.Index(f, "-c")
+		if !strings.Contains(rule, "-s "+subnet+" -d "+subnet+" ") || !strings.HasSuffix(rule, "--notrack") || i < 0 || i+1 >= len(f) {
+			continue
+		}
+		n, err := strconv.Atoi(f[i+1])
+		if err != nil {
+			t.Fatalf("counter of %q: %v", rule, err)
+		}
+		total += n
+	}
+	return total
 }
