@@ -228,12 +228,12 @@ func notrackRules(n Network, subnets []netip.Prefix, ports []PortMapping) []stri
 	br := n.Bridge
 	var rules []string
 	for _, g := range n.Gateways {
-		if slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(g) }) {
+		if inSubnets(subnets, g) {
 			rules = append(rules, fmt.Sprintf("-d %s -i %s -j RETURN", hostPrefix(g), br))
 		}
 	}
 	for _, p := range ports {
-		if p.Bridge == br && slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(p.ContainerIP) }) {
+		if p.Bridge == br && inSubnets(subnets, p.ContainerIP) {
 			rules = append(rules, fmt.Sprintf("-s %s -i %s -p %s -m %s --sport %d -j RETURN",
 				hostPrefix(p.ContainerIP), br, p.Proto, p.Proto, p.ContainerPort))
 		}

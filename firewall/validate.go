@@ -58,7 +58,7 @@ func (r Ruleset) normalize() (Ruleset, error) {
 		var gateways []netip.Addr
 		for _, g := range n.Gateways {
 			g = g.Unmap()
-			if !slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(g) }) {
+			if !inSubnets(subnets, g) {
 				return Ruleset{}, errorf(ErrInvalid, "network on bridge %s has gateway %s outside its subnets", n.Bridge, g)
 			}
 			if !slices.Contains(gateways, g) {
@@ -149,7 +149,7 @@ func normalizePort(p PortMapping, nets map[string]Network) (PortMapping, error) 
 		return p, errorf(ErrInvalid, "published port %d/%s has an invalid container address %q", p.HostPort, p.Proto, p.ContainerIP)
 	}
 	p.ContainerIP = p.ContainerIP.Unmap()
-	if !slices.ContainsFunc(n.Subnets, func(s netip.Prefix) bool { return s.Contains(p.ContainerIP) }) {
+	if !inSubnets(n.Subnets, p.ContainerIP) {
 		return p, errorf(ErrInvalid, "container address %s of published port %d/%s is outside the subnets of network %s", p.ContainerIP, p.HostPort, p.Proto, p.Bridge)
 	}
 	if p.HostIP.IsValid() {
@@ -197,4 +197,9 @@ func hostSide(p PortMapping) string {
 		}
 	}
 	return netip.AddrPortFrom(ip, p.HostPort).String()
+}
+
+// inSubnets reports whether a lies in one of subnets.
+func inSubnets(subnets []netip.Prefix, a netip.Addr) bool {
+	return slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(a) })
 }
