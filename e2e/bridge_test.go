@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/testlab"
 )
 
 // TestBridgeAddressing covers --subnet, --gateway, --ip-range, --aux-address
@@ -313,18 +312,11 @@ func untrackedPackets(t *testing.T, subnet string) int {
 	if err != nil {
 		t.Fatalf("no WEFT-NOTRACK chain on the Docker host: %v", err)
 	}
-	total := 0
-	for _, rule := range strings.Split(out, "\n") {
-		f := strings.Fields(rule)
-		i := slices.Index(f, "-c")
-		if !strings.Contains(rule, "-s "+subnet+" -d "+subnet+" ") || !strings.HasSuffix(rule, "--notrack") || i < 0 || i+1 >= len(f) {
-			continue
-		}
-		n, err := strconv.Atoi(f[i+1])
-		if err != nil {
-			t.Fatalf("counter of %q: %v", rule, err)
-		}
-		total += n
+	n, err := testlab.CountedPackets(out, func(rule string) bool {
+		return strings.Contains(rule, "-s "+subnet+" -d "+subnet+" ") && strings.HasSuffix(rule, "--notrack")
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return total
+	return n
 }

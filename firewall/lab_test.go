@@ -308,21 +308,14 @@ func (l *lab) save() (v4, v6 string) {
 // IPv4 conntrack.
 func (l *lab) untracked(br string) int {
 	l.t.Helper()
-	total := 0
 	out := l.host.MustRun(l.t, l.ipt, "-w", "-t", "raw", "-S", ChainNotrack, "-v")
-	for _, rule := range strings.Split(out, "\n") {
-		f := strings.Fields(rule)
-		i := slices.Index(f, "-c")
-		if !strings.Contains(rule, "-i "+br+" ") || !strings.HasSuffix(rule, "--notrack") || i < 0 || i+1 >= len(f) {
-			continue
-		}
-		n, err := strconv.Atoi(f[i+1])
-		if err != nil {
-			l.t.Fatalf("counter of %q: %v", rule, err)
-		}
-		total += n
+	n, err := testlab.CountedPackets(out, func(rule string) bool {
+		return strings.Contains(rule, "-i "+br+" ") && strings.HasSuffix(rule, "--notrack")
+	})
+	if err != nil {
+		l.t.Fatal(err)
 	}
-	return total
+	return n
 }
 
 // dropEmptyTables removes the tables that hold nothing from iptables-save
