@@ -150,9 +150,8 @@ var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) packets rec
 
 // stop ends the pinger and checks that every probe came back but perhaps
 // the last, which SIGINT can catch in flight: the path must not miss a
-// beat. It also checks the pinger sent for
-// the whole time (at least half the probes due: container start and a busy
-// machine delay some).
+// beat. It also checks the pinger sent for the whole time (at least half
+// the probes due: container start and a busy machine delay some).
 func (p *pinger) stop(t *testing.T) {
 	t.Helper()
 	due := int(time.Since(p.started) / pingInterval)

@@ -60,12 +60,7 @@ func TestSwarmReplicated(t *testing.T) {
 		"--hostname", "{{.Node.Hostname}}", lab.Image, "sh", "-c", httpdServing("$(hostname)"))
 	tasks := s.tasks(t, "rep")
 	ips := taskIPs(t, tasks)
-	for i, h := range s.nodes {
-		next := s.nodes[(i+1)%len(s.nodes)]
-		if _, err := h.Docker(ctx(t), "exec", tasks[h], "ping", "-c", "1", "-W", "2", ips[next]); err != nil {
-			t.Errorf("task on %s cannot reach the task on %s (%s): %v", h.Name, next.Name, ips[next], err)
-		}
-	}
+	s.pingAround(t, tasks, ips)
 	from := s.nodes[1]
 	for _, name := range []string{"tasks.rep", "rep"} {
 		resolvesTo(t, from, tasks[from], name, ips)
@@ -78,6 +73,18 @@ func TestSwarmReplicated(t *testing.T) {
 	for _, h := range s.nodes[1:] {
 		if body, err := httpGet(s.Manager, tasks[s.Manager], ips[h]); body != h.Name {
 			t.Errorf("HTTP from s1's task to %s's task (%s): %q (%v)", h.Name, ips[h], body, err)
+		}
+	}
+}
+
+// pingAround has each node's task ping the next node's task (the last
+// pings the first's), so every node sends to and receives from another.
+func (s *swarm) pingAround(t *testing.T, tasks, ips map[*lab.DockerHost]string) {
+	t.Helper()
+	for i, h := range s.nodes {
+		next := s.nodes[(i+1)%len(s.nodes)]
+		if _, err := h.Docker(ctx(t), "exec", tasks[h], "ping", "-c", "1", "-W", "2", ips[next]); err != nil {
+			t.Errorf("task on %s cannot reach the task on %s (%s): %v", h.Name, next.Name, ips[next], err)
 		}
 	}
 }
@@ -315,15 +322,12 @@ func checkService(t *testing.T, s *swarm, name, net, prefix string) {
 	s.service(t, name, "--mode", "global", "--network", net, lab.Image, "sleep", "3600")
 	tasks := s.tasks(t, name)
 	ips := taskIPs(t, tasks)
-	for i, h := range s.nodes {
+	for _, h := range s.nodes {
 		if !strings.HasPrefix(ips[h], prefix) {
 			t.Errorf("task on %s has address %s, want one starting with %s", h.Name, ips[h], prefix)
 		}
-		next := s.nodes[(i+1)%len(s.nodes)]
-		if _, err := h.Docker(ctx(t), "exec", tasks[h], "ping", "-c", "1", "-W", "2", ips[next]); err != nil {
-			t.Errorf("task on %s cannot reach the task on %s (%s): %v", h.Name, next.Name, ips[next], err)
-		}
 	}
+	s.pingAround(t, tasks, ips)
 	wkr := s.nodes[1]
 	resolvesTo(t, wkr, tasks[wkr], "tasks."+name, ips)
 	out, err := wkr.Docker(ctx(t), "run", "--rm", "--network", net, lab.Image, "ping", "-c", "1", "-W", "2", ips[s.Manager])
