@@ -24,7 +24,6 @@ plugin: build
 
 ## install: create and enable weft:latest on the local engine
 install: plugin
-	mkdir -p /var/lib/weft
 	-docker plugin disable -f $(PLUGIN) >/dev/null 2>&1
 	-docker plugin rm -f $(PLUGIN) >/dev/null 2>&1
 	docker plugin create $(PLUGIN) $(PLUGIN_DIR)

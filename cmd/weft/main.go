@@ -30,7 +30,7 @@ var version = "dev"
 func main() {
 	socket := flag.String("socket", envOr("WEFT_SOCKET", "/run/docker/plugins/weft.sock"), "unix socket to serve")
 	stateDir := flag.String("state-dir", envOr("STATE_DIR", "/var/lib/weft"), "directory of the state database")
-	procRoot := flag.String("proc", envOr("PROC_ROOT", defaultProc()), "a writable /proc of the host")
+	sysctlRoot := flag.String("sysctl", envOr("SYSCTL_ROOT", defaultSysctlRoot()), "a writable /proc/sys holding the host's net/ tree")
 	flag.Parse()
 
 	log := logrus.New()
@@ -40,12 +40,12 @@ func main() {
 	} else {
 		log.Warnf("LOG_LEVEL %q is not a log level (use debug, info, warning or error); using info", os.Getenv("LOG_LEVEL"))
 	}
-	if err := run(log, *socket, *stateDir, *procRoot); err != nil {
+	if err := run(log, *socket, *stateDir, *sysctlRoot); err != nil {
 		log.WithError(err).Fatal("weft stopped")
 	}
 }
 
-func run(log *logrus.Logger, socket, stateDir, procRoot string) error {
+func run(log *logrus.Logger, socket, stateDir, sysctlRoot string) error {
 	// Listen before anything slow: dockerd gives up on a plugin that has no
 	// socket after about 9.5 s. Calls wait until the state is restored.
 	l, err := plugin.Listen(socket)
@@ -87,7 +87,7 @@ func run(log *logrus.Logger, socket, stateDir, procRoot string) error {
 	fw := firewall.New(firewall.Config{IPTables: iptables, IP6Tables: ip6tables, Log: log.WithField("component", "firewall")})
 	drv, err := driver.New(driver.Config{
 		Store: st, Netlink: h, Firewall: fw,
-		Sysctls: sysctl.Writer{Root: filepath.Join(procRoot, "sys")},
+		Sysctls: sysctl.Writer{Root: sysctlRoot},
 		Pools:   addrs,
 		Log:     log.WithField("component", "driver"),
 	})
@@ -127,10 +127,12 @@ func envOr(key, def string) string {
 	return def
 }
 
-// defaultProc prefers the host /proc that config.json mounts read-write.
-func defaultProc() string {
-	if _, err := os.Stat("/host/proc/sys"); err == nil {
-		return "/host/proc"
+// defaultSysctlRoot prefers the host's /proc/sys/net that config.json
+// mounts read-write at /host/proc/sys/net (only net/: weft writes nothing
+// else, and the rest of /proc would let a compromised plugin own the host).
+func defaultSysctlRoot() string {
+	if _, err := os.Stat("/host/proc/sys/net"); err == nil {
+		return "/host/proc/sys"
 	}
-	return "/proc"
+	return "/proc/sys"
 }

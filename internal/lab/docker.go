@@ -102,6 +102,18 @@ func (l *Lab) addDockerHost(name string, addr netip.Addr) (*DockerHost, error) {
 // reboots).
 func (d *DockerHost) StateDir() string { return d.stateDir() }
 
+// PluginStateDir is the machine path of the managed plugin name's propagated
+// mount (<data-root>/plugins/<id>/propagated-mount), where weft keeps its
+// state database: it lives as long as the plugin is installed, through
+// disable, enable, upgrade, dockerd restarts and reboots.
+func (d *DockerHost) PluginStateDir(ctx context.Context, name string) (string, error) {
+	id, _, err := d.pluginInfo(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d.DataRoot, "plugins", id, "propagated-mount"), nil
+}
+
 // dockerdEnv is the environment of dockerd: the caller's, without Docker
 // client settings and with a PATH that finds the engine's helpers
 // (containerd, runc, docker-proxy, docker-init) next to dockerd first.

@@ -17,6 +17,9 @@ type NamespaceWriter struct {
 
 // Set writes value to key inside the namespace.
 func (w NamespaceWriter) Set(key, value string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
