@@ -127,10 +127,11 @@ func (d *Driver) swarmPeers() []netip.Addr {
 
 // loadNodes reads the remembered swarm nodes at start.
 func (d *Driver) loadNodes(tx *store.Tx) error {
-	return tx.ForEach(kindNode, func(_ string, raw []byte) error {
+	return tx.ForEach(kindNode, func(key string, raw []byte) error {
 		var n Node
-		if err := store.Decode(raw, &n); err != nil {
-			return err
+		if err := store.Decode(raw, &n); err != nil || !n.Address.IsValid() {
+			d.log.WithError(err).WithField("record", key).Error("skipping a stored swarm node weft cannot use")
+			return nil
 		}
 		d.nodes[n.Address] = n
 		return nil

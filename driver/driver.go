@@ -90,6 +90,9 @@ func New(cfg Config) (*Driver, error) {
 		nodes:     map[netip.Addr]Node{},
 		members:   map[netip.Addr]int{},
 	}
+	// Every link weft makes carries the state database's mark; restore
+	// deletes only marked links (see internal/nl/mark.go).
+	cfg.Netlink.SetMark(cfg.Store.Instance())
 	if err := d.restore(); err != nil {
 		return nil, err
 	}

@@ -198,11 +198,13 @@ func TestRestoreAfterReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostVeth, _ := link.VethNames(epID)
-	// "Reboot": links and rules gone; plus a leftover from some crash.
+	// "Reboot": links and rules gone; plus a leftover from some crash (a
+	// link weft made and marked, whose record it never stored).
 	h.ns.MustRun(t, "ip", "link", "del", "wf-aaaaaaaaaaaa")
 	h.ns.MustRun(t, "ip", "link", "del", hostVeth)
 	h.ns.MustRun(t, "iptables", "-F", "WEFT-FORWARD")
 	h.ns.MustRun(t, "ip", "link", "add", "wf-leftover", "type", "bridge")
+	h.ns.MustRun(t, "ip", "link", "set", "wf-leftover", "alias", "weft:"+h.d.store.Instance())
 	h.restart(t)
 	if !h.linkExists(t, "wf-aaaaaaaaaaaa") {
 		t.Fatal("bridge not rebuilt from the store")

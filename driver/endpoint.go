@@ -135,14 +135,18 @@ func endpointResponse(req *network.CreateEndpointRequest, ep *Endpoint) *network
 }
 
 // DeleteEndpoint removes the veth pair, the endpoint's published ports and
-// its record. An unknown endpoint is deleted successfully.
+// its record, the record first (see DeleteNetwork). An unknown endpoint is
+// deleted successfully.
 func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
 		d.epLog(req.NetworkID, req.EndpointID).Info("delete of an unknown endpoint: nothing to do")
-		return nil
+		return d.deleteEndpointRecord(req.EndpointID)
+	}
+	if err := d.deleteEndpointRecord(ep.ID); err != nil {
+		return fmt.Errorf("endpoint %s is kept: its record cannot be removed: %w", short(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
 	n := d.networkOrStub(ep.NetworkID)
@@ -151,9 +155,6 @@ func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 		if err := d.applyFirewall(); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Warn("could not remove published ports")
 		}
-	}
-	if err := d.deleteEndpointRecord(ep.ID); err != nil {
-		return err
 	}
 	d.epLog(ep.NetworkID, ep.ID).Info("endpoint deleted")
 	return nil

@@ -1,12 +1,14 @@
 package driver
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/store"
 )
 
 // CreateNetwork validates the options and builds the network: for bridge
@@ -155,30 +157,45 @@ func (d *Driver) teardownNetwork(n *Network) {
 	d.backendOf(n).deleteNetwork(n)
 }
 
-// DeleteNetwork removes the bridge, the rules and the record. Deleting a
-// network weft does not know succeeds, so `docker network rm` never gets
-// stuck on weft.
+// DeleteNetwork removes the bridge, the rules and the record. The record goes
+// first: a delete the store cannot record fails and changes nothing, so
+// dockerd's retry finds the network still there, and a restart never
+// rebuilds a network dockerd deleted. Deleting a network weft does not know
+// succeeds (and drops a record restore skipped), so `docker network rm`
+// never gets stuck on weft.
 func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n, ok := d.networks[req.NetworkID]
 	if !ok {
 		d.netLog(req.NetworkID).Info("delete of an unknown network: nothing to do")
-		return nil
+		return d.deleteNetworkRecord(req.NetworkID)
 	}
 	// Endpoints dockerd forgot to delete (it does so before DeleteNetwork)
 	// would keep veths on the bridge: drop them with it.
-	for id, ep := range d.endpoints {
+	var orphans []*Endpoint
+	for _, ep := range d.endpoints {
 		if ep.NetworkID == n.ID {
-			delete(d.endpoints, id)
-			d.backendOf(n).deleteEndpoint(n, ep)
+			orphans = append(orphans, ep)
 		}
+	}
+	err := d.store.Update(func(tx *store.Tx) error {
+		for _, ep := range orphans {
+			if err := tx.Delete(kindEndpoint, ep.ID); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(kindNetwork, n.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("network %s is kept: its record cannot be removed: %w", short(n.ID), err)
+	}
+	for _, ep := range orphans {
+		delete(d.endpoints, ep.ID)
+		d.backendOf(n).deleteEndpoint(n, ep)
 	}
 	delete(d.networks, n.ID)
 	d.teardownNetwork(n)
-	if err := d.deleteNetworkRecord(n.ID); err != nil {
-		return err
-	}
 	d.netLog(n.ID).Info("network deleted")
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/vxlan"
@@ -178,7 +179,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 		}
 		switch key {
 		case OptBridgeName:
-			if err := link.ValidateName(value); err != nil {
+			if err := ifname.CheckNew(value); err != nil {
 				return cfg, errdefs.Errorf(ErrInvalid, "invalid value for option %s: %v", key, err)
 			}
 			cfg.Bridge = value

@@ -65,6 +65,18 @@ func TestParseNetworkConfigErrors(t *testing.T) {
 			[]string{OptBridgeName, "at most 15"}},
 		{"bridge name with slash", map[string]interface{}{OptBridgeName: "br/0"}, pool24, false,
 			[]string{OptBridgeName, "not allowed"}},
+		// The kernel takes these, the firewall does not: they must fail at
+		// create, before a record exists that would block every later start.
+		{"bridge name with +", map[string]interface{}{OptBridgeName: "br+"}, pool24, false,
+			[]string{OptBridgeName, "use only letters, digits"}},
+		{"bridge name with @", map[string]interface{}{OptBridgeName: "br@x"}, pool24, false,
+			[]string{OptBridgeName, "use only letters, digits"}},
+		{"bridge name not ASCII", map[string]interface{}{OptBridgeName: "brü"}, pool24, false,
+			[]string{OptBridgeName, "use only letters, digits"}},
+		{"bridge name with #", map[string]interface{}{OptBridgeName: "br#x"}, pool24, false,
+			[]string{OptBridgeName, "use only letters, digits"}},
+		{"bridge name starting with -", map[string]interface{}{OptBridgeName: "-br"}, pool24, false,
+			[]string{OptBridgeName, "starts with"}},
 		{"mtu too big", map[string]interface{}{OptMTU: "70000"}, pool24, false,
 			[]string{`invalid value "70000" for option com.docker.network.driver.mtu`, "from 68 to 65535"}},
 		{"mtu not a number", map[string]interface{}{OptMTU: "big"}, pool24, false,

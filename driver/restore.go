@@ -2,9 +2,11 @@ package driver
 
 import (
 	"fmt"
-	"strings"
+	"sort"
 
+	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/store"
 	"github.com/weftnet/weft/vxlan"
@@ -13,31 +15,19 @@ import (
 // restore loads the stored networks and endpoints and makes the kernel match
 // them. dockerd never re-sends CreateNetwork for networks it already has, so
 // after a host reboot (links and rules gone, store kept) this is what brings
-// the bridges back. Links named like weft's that no record owns are leftovers
-// of a crash and are removed.
+// the bridges back. Records weft cannot use are reported and skipped: one bad
+// record must not keep every other network down. Links weft made under this
+// state database that no record owns are leftovers of a crash and are
+// removed; nothing else is.
 func (d *Driver) restore() error {
 	err := d.store.View(func(tx *store.Tx) error {
-		if err := tx.ForEach(kindNetwork, func(_ string, raw []byte) error {
-			n := &Network{}
-			if err := store.Decode(raw, n); err != nil {
-				return err
-			}
-			d.networks[n.ID] = n
-			return nil
-		}); err != nil {
+		if err := tx.ForEach(kindNetwork, d.loadNetwork); err != nil {
 			return err
 		}
 		if err := d.loadNodes(tx); err != nil {
 			return err
 		}
-		return tx.ForEach(kindEndpoint, func(_ string, raw []byte) error {
-			ep := &Endpoint{}
-			if err := store.Decode(raw, ep); err != nil {
-				return err
-			}
-			d.endpoints[ep.ID] = ep
-			return nil
-		})
+		return tx.ForEach(kindEndpoint, d.loadEndpoint)
 	})
 	if err != nil {
 		return fmt.Errorf("load driver state: %w", err)
@@ -53,12 +43,60 @@ func (d *Driver) restore() error {
 	for _, ep := range d.endpoints {
 		d.restoreEndpoint(ep)
 	}
+	d.dropRefusedPorts()
+	d.markLinksMade()
 	d.removeOrphanLinks()
 	if err := d.applyFirewall(); err != nil {
 		return fmt.Errorf("restore firewall rules: %w", err)
 	}
 	d.log.WithFields(map[string]any{"networks": len(d.networks), "endpoints": len(d.endpoints)}).Info("state restored")
 	return nil
+}
+
+// loadNetwork takes one stored network into memory, unless it cannot be
+// decoded or could never be built (a record written before its options
+// were checked as strictly as today).
+func (d *Driver) loadNetwork(key string, raw []byte) error {
+	n := &Network{}
+	err := store.Decode(raw, n)
+	if err == nil {
+		err = n.check(key)
+	}
+	if err != nil {
+		d.log.WithError(err).WithField("record", key).Error("skipping a stored network weft cannot use; `docker network rm` of it succeeds and removes the record")
+		return nil
+	}
+	d.networks[n.ID] = n
+	return nil
+}
+
+// loadEndpoint takes one stored endpoint into memory unless it is unusable.
+func (d *Driver) loadEndpoint(key string, raw []byte) error {
+	ep := &Endpoint{}
+	err := store.Decode(raw, ep)
+	if err == nil && ep.ID != key {
+		err = fmt.Errorf("record %q holds endpoint %q", key, ep.ID)
+	}
+	if err != nil {
+		d.log.WithError(err).WithField("record", key).Error("skipping a stored endpoint weft cannot use")
+		return nil
+	}
+	d.endpoints[ep.ID] = ep
+	return nil
+}
+
+// check refuses a stored network that restore could not build.
+func (n *Network) check(key string) error {
+	if n.ID != key {
+		return fmt.Errorf("record %q holds network %q", key, n.ID)
+	}
+	if _, ok := modeOptions[n.Config.Mode]; !ok {
+		return fmt.Errorf("unknown mode %q", n.Config.Mode)
+	}
+	if !n.Config.bridged() {
+		return nil
+	}
+	return firewall.Ruleset{Networks: []firewall.Network{n.firewallNetwork()}}.Validate()
 }
 
 // restoreEndpoint checks an endpoint's link survived. A container whose link
@@ -68,12 +106,13 @@ func (d *Driver) restoreEndpoint(ep *Endpoint) {
 	log := d.epLog(ep.NetworkID, ep.ID)
 	if _, ok := d.networks[ep.NetworkID]; !ok {
 		log.Warn("dropping endpoint of a network weft no longer has")
+		if err := d.deleteEndpointRecord(ep.ID); err != nil {
+			log.WithError(err).Warn("could not drop endpoint record")
+			return
+		}
 		delete(d.endpoints, ep.ID)
 		n := d.networkOrStub(ep.NetworkID)
 		d.backendOf(n).deleteEndpoint(n, ep)
-		if err := d.deleteEndpointRecord(ep.ID); err != nil {
-			log.WithError(err).Warn("could not drop endpoint record")
-		}
 		return
 	}
 	if len(ep.Ports) == 0 || ep.HostVeth == "" {
@@ -88,18 +127,105 @@ func (d *Driver) restoreEndpoint(ep *Endpoint) {
 	}
 }
 
-// removeOrphanLinks deletes links that carry weft's name prefixes but belong
-// to no stored network or endpoint.
+// dropRefusedPorts withdraws stored published ports the firewall would
+// refuse (a record damaged on disk, two endpoints claiming one port): the
+// ruleset is applied whole, so one bad port would leave every network of
+// the host without rules. Their containers keep their network.
+func (d *Driver) dropRefusedPorts() {
+	rs := d.ruleset()
+	if rs.Validate() == nil {
+		return
+	}
+	rs.Ports = nil
+	ids := make([]string, 0, len(d.endpoints))
+	for id := range d.endpoints {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		ep := d.endpoints[id]
+		n := d.networks[ep.NetworkID]
+		if n == nil || !n.Config.bridged() || len(ep.Ports) == 0 {
+			continue
+		}
+		try := rs
+		try.Ports = append([]firewall.PortMapping(nil), rs.Ports...)
+		for _, p := range ep.Ports {
+			try.Ports = append(try.Ports, p.mapping(n.Config.Bridge, ep))
+		}
+		if err := try.Validate(); err != nil {
+			d.epLog(ep.NetworkID, ep.ID).WithError(err).Error("withdrawing stored published ports the firewall refuses")
+			ep.Ports = nil
+			if err := d.saveEndpoint(ep); err != nil {
+				d.epLog(ep.NetworkID, ep.ID).WithError(err).Warn("could not store endpoint")
+			}
+			continue
+		}
+		rs = try
+	}
+}
+
+// linksMade names the links weft made for n (never a parent the user gave).
+func (n *Network) linksMade() []string {
+	var names []string
+	if n.Config.bridged() {
+		names = append(names, n.Config.Bridge)
+	}
+	if n.Config.Mode == ModeVXLAN {
+		names = append(names, vxlan.Name(n.ID))
+	}
+	if !n.Config.bridged() {
+		if n.Config.HostShim.IsValid() {
+			names = append(names, macvlan.ShimName(n.ID))
+		}
+		if n.OwnsParent {
+			names = append(names, n.parentLink())
+		}
+	}
+	return names
+}
+
+// linksMade names the endpoint's link still in the host namespace: the
+// bridge side of its veth, or its macvlan/ipvlan child until dockerd moves
+// it into the container.
+func (ep *Endpoint) linksMade() []string {
+	if ep.HostVeth != "" {
+		return []string{ep.HostVeth}
+	}
+	return []string{ep.Link}
+}
+
+// markLinksMade marks the links the records say weft made: links made by a
+// weft that predates marks (schema 1), or whose marking a crash cut short.
+func (d *Driver) markLinksMade() {
+	var names []string
+	for _, n := range d.networks {
+		names = append(names, n.linksMade()...)
+	}
+	for _, ep := range d.endpoints {
+		names = append(names, ep.linksMade()...)
+	}
+	for _, name := range names {
+		l, err := d.nl.LinkByName(name)
+		if err != nil {
+			continue // not there: nothing to mark
+		}
+		if err := d.nl.Mark(l); err != nil {
+			d.log.WithError(err).WithField("link", name).Warn("could not mark link as weft's")
+		}
+	}
+}
+
+// removeOrphanLinks deletes the links that carry this state database's mark
+// but that no record owns: weft made them and crashed before it stored or
+// after it removed their record. Links with another weft state's mark (the
+// state was damaged, emptied or replaced) may still carry running
+// containers; they are reported and left alone.
 func (d *Driver) removeOrphanLinks() {
 	owned := map[string]bool{}
 	for _, n := range d.networks {
-		owned[n.Config.Bridge] = true
-		if !n.Config.bridged() {
-			owned[n.parentLink()] = true
-			owned[macvlan.ShimName(n.ID)] = true
-		}
-		if n.Config.Mode == ModeVXLAN {
-			owned[vxlan.Name(n.ID)] = true
+		for _, name := range n.linksMade() {
+			owned[name] = true
 		}
 	}
 	for _, ep := range d.endpoints {
@@ -111,38 +237,21 @@ func (d *Driver) removeOrphanLinks() {
 		d.log.WithError(err).Warn("could not list links to find leftovers")
 		return
 	}
+	var foreign []string
 	for _, l := range links {
 		name := l.Attrs().Name
-		if weftNamed(name, l.Type()) && !owned[name] {
+		switch {
+		case d.nl.Mine(l) && !owned[name]:
 			d.log.WithField("link", name).Info("removing leftover link")
 			if err := link.Delete(d.nl, name); err != nil {
 				d.log.WithError(err).WithField("link", name).Warn("could not remove leftover link")
 			}
+		case nl.MadeByWeft(l) && !d.nl.Mine(l):
+			foreign = append(foreign, name+" ("+l.Attrs().Alias+")")
 		}
 	}
-}
-
-// weftNamed says whether a link has the name and type of one weft makes.
-func weftNamed(name, kind string) bool {
-	has := func(prefixes ...string) bool {
-		for _, p := range prefixes {
-			if strings.HasPrefix(name, p) {
-				return true
-			}
-		}
-		return false
+	if len(foreign) > 0 {
+		sort.Strings(foreign)
+		d.log.WithField("links", foreign).Warn("links made under another weft state database are left alone: containers may still use them; delete them with `ip link del` once nothing does")
 	}
-	switch kind {
-	case "bridge":
-		return has(link.BridgePrefix, macvlan.PlaceholderPrefix)
-	case "veth":
-		return has(link.HostVethPrefix, link.ContainerVethPrefix)
-	case "macvlan", "ipvlan":
-		return has(macvlan.MacvlanPrefix, macvlan.IpvlanPrefix, macvlan.ShimPrefix, macvlan.ProbePrefix)
-	case "dummy":
-		return has(macvlan.PlaceholderPrefix)
-	case "vxlan":
-		return has(vxlan.Prefix)
-	}
-	return false
 }

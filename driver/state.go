@@ -65,19 +65,7 @@ func (d *Driver) ruleset() firewall.Ruleset {
 		if !n.Config.bridged() {
 			continue // macvlan and ipvlan traffic never crosses the host's firewall
 		}
-		fn := firewall.Network{
-			Bridge:     n.Config.Bridge,
-			ICC:        n.Config.ICC,
-			Masquerade: n.Config.Masquerade,
-			Internal:   n.Config.Internal,
-		}
-		for _, s := range n.Config.subnets() {
-			fn.Subnets = append(fn.Subnets, s.Pool)
-			if s.Gateway.IsValid() {
-				fn.Gateways = append(fn.Gateways, s.Gateway.Addr())
-			}
-		}
-		rs.Networks = append(rs.Networks, fn)
+		rs.Networks = append(rs.Networks, n.firewallNetwork())
 		if n.Config.Encrypted {
 			rs.Encrypted = append(rs.Encrypted, firewall.EncryptedVXLAN{VNI: uint32(n.Config.VNI), Port: uint16(n.Config.VXLANPort)})
 		}
@@ -92,6 +80,23 @@ func (d *Driver) ruleset() firewall.Ruleset {
 		}
 	}
 	return rs
+}
+
+// firewallNetwork is what the firewall needs to know of a bridged network.
+func (n *Network) firewallNetwork() firewall.Network {
+	fn := firewall.Network{
+		Bridge:     n.Config.Bridge,
+		ICC:        n.Config.ICC,
+		Masquerade: n.Config.Masquerade,
+		Internal:   n.Config.Internal,
+	}
+	for _, s := range n.Config.subnets() {
+		fn.Subnets = append(fn.Subnets, s.Pool)
+		if s.Gateway.IsValid() {
+			fn.Gateways = append(fn.Gateways, s.Gateway.Addr())
+		}
+	}
+	return fn
 }
 
 // applyFirewall makes the kernel's rules match memory. Callers hold d.mu.

@@ -410,8 +410,8 @@ func TestValidate(t *testing.T) {
 		class error
 		msg   string
 	}{
-		{"empty bridge", Ruleset{Networks: []Network{net("")}}, ErrInvalid, "empty bridge name"},
-		{"long bridge", Ruleset{Networks: []Network{net("wf-0123456789abc")}}, ErrInvalid, "longer than 15"},
+		{"empty bridge", Ruleset{Networks: []Network{net("")}}, ErrInvalid, "cannot be empty"},
+		{"long bridge", Ruleset{Networks: []Network{net("wf-0123456789abc")}}, ErrInvalid, "at most 15"},
 		{"wildcard bridge", Ruleset{Networks: []Network{net("wf+")}}, ErrInvalid, "invalid bridge name"},
 		{"space in bridge", Ruleset{Networks: []Network{net("wf a")}}, ErrInvalid, "invalid bridge name"},
 		{"dash first", Ruleset{Networks: []Network{net("-j")}}, ErrInvalid, "invalid bridge name"},

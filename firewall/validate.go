@@ -7,10 +7,8 @@ import (
 	"strings"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 )
-
-// maxBridgeName is the kernel's limit on an interface name (IFNAMSIZ - 1).
-const maxBridgeName = 15
 
 // errorf makes an error of one class; see internal/errdefs.
 var errorf = errdefs.Errorf
@@ -109,18 +107,8 @@ func (r Ruleset) normalize() (Ruleset, error) {
 // iptables-restore input and must neither split into two words nor end in
 // '+', which iptables reads as a wildcard.
 func checkBridge(name string) error {
-	switch {
-	case name == "":
-		return errorf(ErrInvalid, "empty bridge name")
-	case len(name) > maxBridgeName:
-		return errorf(ErrInvalid, "bridge name %q is longer than %d characters", name, maxBridgeName)
-	case name[0] == '-' || name == "." || name == "..":
-		return errorf(ErrInvalid, "invalid bridge name %q", name)
-	}
-	for _, c := range name {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return errorf(ErrInvalid, "invalid bridge name %q: only letters, digits, '-', '_' and '.' are allowed", name)
-		}
+	if err := ifname.CheckNew(name); err != nil {
+		return errorf(ErrInvalid, "invalid bridge name: %v", err)
 	}
 	return nil
 }

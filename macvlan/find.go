@@ -39,7 +39,7 @@ func FindParent(h *nl.Handle, pattern string, subnet netip.Prefix) (string, erro
 			}
 			continue
 		}
-		if ok, _ := path.Match(base, name); ok && !weftLink(name) {
+		if ok, _ := path.Match(base, name); ok && !nl.MadeByWeft(l) {
 			return name + suffix, nil
 		}
 	}
@@ -56,16 +56,6 @@ func holds(h *nl.Handle, l netlink.Link, subnet netip.Prefix) bool {
 	}
 	for _, a := range addrs {
 		if ip, ok := netip.AddrFromSlice(a.IP); ok && subnet.Contains(ip.Unmap()) {
-			return true
-		}
-	}
-	return false
-}
-
-// weftLink keeps a pattern from picking a link weft made itself.
-func weftLink(name string) bool {
-	for _, p := range []string{MacvlanPrefix, IpvlanPrefix, PlaceholderPrefix, ShimPrefix, ProbePrefix} {
-		if strings.HasPrefix(name, p) {
 			return true
 		}
 	}

@@ -7,6 +7,8 @@
 package store
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,19 +21,42 @@ import (
 
 // SchemaVersion is written into every new database; Open refuses a newer one
 // so an old binary never misreads state written by a newer weft.
-const SchemaVersion = 1
+//
+//	1: records as JSON, one bucket per kind.
+//	2: adds the instance mark (meta "instance"), which weft writes on every
+//	   link it makes; a version 1 database gets one when it is opened.
+const SchemaVersion = 2
 
-const metaBucket = "meta"
+const (
+	metaBucket  = "meta"
+	schemaKey   = "schema"
+	instanceKey = "instance"
+)
 
 // Store is an open state database. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db       *bolt.DB
+	instance string
+	recovery *Recovery
 }
 
-// Open opens (creating if needed) the database file at path.
+// Open opens (creating if needed) the database file at path, in a directory
+// only root can enter. A damaged file is never opened as it is: it is kept
+// aside, what can be read of it goes into a new file, and Recovery says so
+// (see vet.go).
 func Open(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	// The directory may predate weft (dockerd makes the propagated mount
+	// 0755): container addresses and encryption keys are nobody else's.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict state directory %s: %w", dir, err)
+	}
+	recovery, err := vet(path)
+	if err != nil {
+		return nil, err
 	}
 	// The timeout turns a second weft process on the same state into a clear
 	// error instead of a hang.
@@ -39,33 +64,64 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
-	s := &Store{db: db}
-	if err := s.checkSchema(); err != nil {
+	if err := os.Chmod(path, 0o600); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("restrict state database %s: %w", path, err)
+	}
+	s := &Store{db: db, recovery: recovery}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state database %s: %w", path, err)
 	}
 	return s, nil
 }
 
-func (s *Store) checkSchema() error {
+// Recovery reports what Open did about a damaged file; nil when the file
+// was sound or new.
+func (s *Store) Recovery() *Recovery { return s.recovery }
+
+// Instance is this database's random mark. weft writes it on every link it
+// makes, and deletes a link no record owns only when it carries this mark:
+// a new, emptied or salvaged database has a mark of its own, so it never
+// takes the links of running containers made under another for leftovers.
+func (s *Store) Instance() string { return s.instance }
+
+// migrate brings a database to SchemaVersion: a new one gets the current
+// version, an older one is upgraded in place, a newer one is refused.
+func (s *Store) migrate() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(metaBucket))
 		if err != nil {
 			return err
 		}
-		raw := b.Get([]byte("schema"))
-		if raw == nil {
-			return b.Put([]byte("schema"), []byte(fmt.Sprint(SchemaVersion)))
-		}
-		var v int
-		if _, err := fmt.Sscan(string(raw), &v); err != nil {
-			return fmt.Errorf("state database has an unreadable schema version %q", raw)
+		v := SchemaVersion
+		if raw := b.Get([]byte(schemaKey)); raw != nil {
+			if _, err := fmt.Sscan(string(raw), &v); err != nil {
+				return fmt.Errorf("unreadable schema version %q", raw)
+			}
 		}
 		if v > SchemaVersion {
-			return fmt.Errorf("state database has schema version %d; this weft understands up to %d", v, SchemaVersion)
+			return fmt.Errorf("schema version %d is newer than this weft understands (%d): run the weft version that wrote it, or a newer one", v, SchemaVersion)
 		}
-		return nil
+		if raw := b.Get([]byte(instanceKey)); len(raw) == instanceLen {
+			s.instance = string(raw)
+		} else {
+			s.instance = newInstance()
+			if err := b.Put([]byte(instanceKey), []byte(s.instance)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(schemaKey), []byte(fmt.Sprint(SchemaVersion)))
 	})
+}
+
+// instanceLen is the length of an instance mark: 16 hex digits.
+const instanceLen = 16
+
+func newInstance() string {
+	b := make([]byte, instanceLen/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Close closes the database.

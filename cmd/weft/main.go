@@ -72,6 +72,11 @@ func run(log *logrus.Logger, socket, stateDir, sysctlRoot string) error {
 		return err
 	}
 	defer st.Close()
+	if rec := st.Recovery(); rec != nil {
+		log.WithField("state", stateDir).Error(rec.String() + ". weft carries on with what it read back; running containers keep their network. " +
+			"Networks whose records were lost are unknown to weft: remove and create them again (docker network rm, docker network create) when their containers can restart. " +
+			"The damaged file is only kept for inspection; delete it when done.")
+	}
 	addrs, err := ipam.New(st, log.WithField("component", "ipam"))
 	if err != nil {
 		return fmt.Errorf("restore IPAM state: %w", err)

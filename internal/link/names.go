@@ -3,13 +3,10 @@
 // through internal/nl.
 package link
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/weftnet/weft/internal/ifname"
 
 // MaxNameLen is the kernel's limit for interface names (IFNAMSIZ-1).
-const MaxNameLen = 15
+const MaxNameLen = ifname.MaxLen
 
 // Name prefixes of links weft creates. A link with one of these prefixes and
 // no owner in weft's state is a leftover weft may delete.
@@ -37,16 +34,4 @@ func shortID(id string, n int) string {
 
 // ValidateName checks that name can be a Linux interface name; the error
 // says what is accepted.
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("an interface name cannot be empty")
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("%q is %d characters long; Linux interface names have at most %d", name, len(name), MaxNameLen)
-	case name == "." || name == "..":
-		return fmt.Errorf("%q is not a valid interface name", name)
-	case strings.ContainsAny(name, "/: \t\n"):
-		return fmt.Errorf("%q contains a character not allowed in interface names ('/', ':' or white space)", name)
-	}
-	return nil
-}
+func ValidateName(name string) error { return ifname.Check(name) }

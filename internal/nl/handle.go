@@ -27,6 +27,9 @@ const dumpRetries = 5
 // Handle is a netlink socket bound to one network namespace.
 type Handle struct {
 	h *netlink.Handle
+	// mark is written as the alias of every link this handle creates; see
+	// SetMark.
+	mark string
 }
 
 // New returns a handle on the caller's network namespace.
@@ -134,8 +137,22 @@ func (h *Handle) LinkList() ([]netlink.Link, error) {
 	return links, err
 }
 
-// LinkAdd creates a link.
-func (h *Handle) LinkAdd(l netlink.Link) error { return h.h.LinkAdd(l) }
+// LinkAdd creates a link and marks it as weft's (see SetMark). A link that
+// cannot be marked is deleted again: weft keeps no link it could not later
+// prove its own.
+func (h *Handle) LinkAdd(l netlink.Link) error {
+	if err := h.h.LinkAdd(l); err != nil {
+		return err
+	}
+	if h.mark == "" {
+		return nil
+	}
+	if err := h.h.LinkSetAlias(l, h.mark); err != nil {
+		h.h.LinkDel(l)
+		return fmt.Errorf("mark link %q as weft's: %w", l.Attrs().Name, err)
+	}
+	return nil
+}
 
 // LinkDel deletes a link.
 func (h *Handle) LinkDel(l netlink.Link) error { return h.h.LinkDel(l) }

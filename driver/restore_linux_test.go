@@ -1,0 +1,200 @@
+package driver
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/store"
+)
+
+// userLinks are links a user made whose names look like weft's: a veth pair
+// "wheel0"/"wcam0" and a bridge "wf-mine". weft must never delete them.
+func addUserLinks(t *testing.T, h *harness) {
+	t.Helper()
+	h.ns.MustRun(t, "ip", "link", "add", "wheel0", "type", "veth", "peer", "name", "wcam0")
+	h.ns.MustRun(t, "ip", "link", "add", "wf-mine", "type", "bridge")
+}
+
+func requireUserLinks(t *testing.T, h *harness) {
+	t.Helper()
+	for _, name := range []string{"wheel0", "wcam0", "wf-mine"} {
+		if !h.linkExists(t, name) {
+			t.Errorf("weft deleted the user's link %s", name)
+		}
+	}
+}
+
+// TestUserLinksSurviveStart: a plain start deletes no link weft did not
+// make, whatever its name.
+func TestUserLinksSurviveStart(t *testing.T) {
+	h := newHarness(t)
+	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
+		t.Fatal(err)
+	}
+	addUserLinks(t, h)
+	h.restart(t)
+	requireUserLinks(t, h)
+	if !h.linkExists(t, "wf-aaaaaaaaaaaa") {
+		t.Fatal("the network's own bridge is gone")
+	}
+}
+
+// endpointLinks creates a network and a running container's endpoint, and
+// returns the endpoint's host-side veth.
+func endpointLinks(t *testing.T, h *harness) string {
+	t.Helper()
+	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {
+		t.Fatal(err)
+	}
+	hostVeth, _ := link.VethNames(epID)
+	return hostVeth
+}
+
+// TestNewStateKeepsRunningContainers: an emptied weft.db, and a state
+// directory weft has never seen, open as new databases; neither may take
+// the links of running containers for leftovers.
+func TestNewStateKeepsRunningContainers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reset func(t *testing.T, h *harness)
+	}{
+		{"empty weft.db", func(t *testing.T, h *harness) {
+			if err := os.Truncate(filepath.Join(h.stateDir, "weft.db"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"new state directory", func(t *testing.T, h *harness) { h.stateDir = t.TempDir() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			hostVeth := endpointLinks(t, h)
+			h.d.store.Close()
+			tc.reset(t, h)
+			h.d = h.start(t)
+			for _, name := range []string{hostVeth, "wf-aaaaaaaaaaaa"} {
+				if !h.linkExists(t, name) {
+					t.Errorf("a new state database deleted %s, a running container's link", name)
+				}
+			}
+		})
+	}
+}
+
+// TestUnusableRecordsAreSkipped: a record that does not decode, and one
+// whose bridge name the firewall refuses (written before options were
+// checked this strictly), are skipped; the other networks come back.
+func TestUnusableRecordsAreSkipped(t *testing.T) {
+	h := newHarness(t)
+	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
+		t.Fatal(err)
+	}
+	h.d.store.Close()
+	bad := map[string]string{
+		"undecodable": `{"id":5}`,
+		"bad-bridge":  `{"id":"bad-bridge","config":{"mode":"bridge","bridge":"br+","ipv4_subnets":[{"pool":"10.9.0.0/24"}]}}`,
+		"bad-mode":    `{"id":"bad-mode","config":{"mode":"tunnel"}}`,
+	}
+	db, err := bolt.Open(filepath.Join(h.stateDir, "weft.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(kindNetwork))
+		for k, v := range bad {
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		nodes, err := tx.CreateBucketIfNotExists([]byte(kindNode))
+		if err != nil {
+			return err
+		}
+		return nodes.Put([]byte("x"), []byte(`[]`))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d = h.start(t) // fails the test if New fails
+	if _, ok := h.d.networks[netID]; !ok {
+		t.Fatal("the good network was not restored")
+	}
+	if len(h.d.networks) != 1 {
+		t.Errorf("%d networks restored, want only the good one", len(h.d.networks))
+	}
+	// dockerd's `docker network rm` of a skipped network succeeds and
+	// clears its record.
+	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "bad-bridge"}); err != nil {
+		t.Fatal(err)
+	}
+	h.d.store.View(func(tx *store.Tx) error {
+		if tx.Has(kindNetwork, "bad-bridge") {
+			t.Error("record of a skipped network kept after its delete")
+		}
+		return nil
+	})
+}
+
+// TestDeleteKeepsNetworkWhenStoreFails: a delete the store cannot record
+// fails and changes nothing, so dockerd's retry and the next restart see
+// the same network.
+func TestDeleteKeepsNetworkWhenStoreFails(t *testing.T) {
+	h := newHarness(t)
+	hostVeth := endpointLinks(t, h)
+	h.d.store.Close() // every write now fails
+	err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID})
+	if err == nil || !strings.Contains(err.Error(), "kept") {
+		t.Fatalf("DeleteEndpoint with a failing store: %v, want an error", err)
+	}
+	err = h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID})
+	if err == nil || !strings.Contains(err.Error(), "kept") {
+		t.Fatalf("DeleteNetwork with a failing store: %v, want an error", err)
+	}
+	if !h.linkExists(t, "wf-aaaaaaaaaaaa") || !h.linkExists(t, hostVeth) {
+		t.Fatal("a failed delete removed kernel state")
+	}
+	if _, ok := h.d.networks[netID]; !ok {
+		t.Fatal("a failed delete forgot the network")
+	}
+	h.d = h.start(t)
+	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if h.linkExists(t, "wf-aaaaaaaaaaaa") || h.linkExists(t, hostVeth) {
+		t.Fatal("links left after the retried deletes")
+	}
+}
+
+// TestSchema1LinksAreMarked: links of a weft that predates marks carry no
+// alias; the first start of this weft marks the ones its records own, so a
+// later crash leftover among them can be removed.
+func TestSchema1LinksAreMarked(t *testing.T) {
+	h := newHarness(t)
+	hostVeth := endpointLinks(t, h)
+	h.d.store.Close()
+	for _, name := range []string{hostVeth, "wf-aaaaaaaaaaaa"} {
+		h.ns.MustRun(t, "ip", "link", "set", name, "alias", "")
+	}
+	h.d = h.start(t)
+	for _, name := range []string{hostVeth, "wf-aaaaaaaaaaaa"} {
+		l, err := h.ns.NL.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.ns.NL.Mine(l) {
+			t.Errorf("%s not marked at start (alias %q)", name, l.Attrs().Alias)
+		}
+	}
+}
