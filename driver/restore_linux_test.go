@@ -77,6 +77,20 @@ func TestNewStateKeepsRunningContainers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			hostVeth := endpointLinks(t, h)
+			err := h.d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: netID, EndpointID: epID,
+				Options: map[string]interface{}{keyPortMap: []interface{}{map[string]interface{}{"Proto": 6, "Port": 80, "HostPort": 8080, "HostPortEnd": 8080}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What the container relies on: its link, its bridge, the
+			// rules that let it talk and that publish its port.
+			rules := []string{"-A WEFT-FORWARD -i wf-aaaaaaaaaaaa ! -o wf-aaaaaaaaaaaa -j ACCEPT", "--to-destination 10.1.0.2:80", "-s 10.1.0.0/24 ! -o wf-aaaaaaaaaaaa -j MASQUERADE"}
+			saved := h.ns.MustRun(t, "iptables-save")
+			for _, r := range rules {
+				if !strings.Contains(saved, r) {
+					t.Fatalf("rule %q missing before the test starts:\n%s", r, saved)
+				}
+			}
 			h.d.store.Close()
 			tc.reset(t, h)
 			h.d = h.start(t)
@@ -84,6 +98,29 @@ func TestNewStateKeepsRunningContainers(t *testing.T) {
 				if !h.linkExists(t, name) {
 					t.Errorf("a new state database deleted %s, a running container's link", name)
 				}
+			}
+			// A network made under the new state goes through a full
+			// apply of the rules: the old network's stay.
+			req := bridgeReq(nil)
+			req.NetworkID = "cccccccccccc3333333333333333333333333333333333333333333333333333"
+			req.IPv4Data[0] = &network.IPAMData{Pool: "10.2.0.0/24", Gateway: "10.2.0.1/24"}
+			if err := h.d.CreateNetwork(req); err != nil {
+				t.Fatal(err)
+			}
+			saved = h.ns.MustRun(t, "iptables-save")
+			for _, r := range append(rules, "-o wf-cccccccccccc -j DROP") {
+				if !strings.Contains(saved, r) {
+					t.Errorf("rule %q gone after a start on a new state:\n%s", r, saved)
+				}
+			}
+			// Once the operator removes the old bridge, its rules go with
+			// the next change.
+			h.ns.MustRun(t, "ip", "link", "del", "wf-aaaaaaaaaaaa")
+			if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: req.NetworkID}); err != nil {
+				t.Fatal(err)
+			}
+			if saved := h.ns.MustRun(t, "iptables-save"); strings.Contains(saved, "wf-aaaaaaaaaaaa") || strings.Contains(saved, "10.1.0.2") {
+				t.Errorf("rules of a removed bridge kept:\n%s", saved)
 			}
 		})
 	}

@@ -138,11 +138,9 @@ func newSwarm(ctx context.Context) (*swarm, error) {
 	var reg *lab.Registry
 	regErr := make(chan error, 1)
 	go func() {
-		h, err := theLab.AddHost("registry")
-		if err == nil {
-			reg, err = h.StartRegistry(ctx, 5000)
-		}
-		regErr <- err
+		registryOnce.Do(func() { sharedReg, registryErr = startRegistry(ctx) })
+		reg = sharedReg
+		regErr <- registryErr
 	}()
 	nodes, err := theLab.AddDockerHosts("s1", "s2", "s3")
 	if err := errors.Join(err, <-regErr); err != nil {
@@ -152,14 +150,8 @@ func newSwarm(ctx context.Context) (*swarm, error) {
 	pluginRef := reg.Addr + "/weft:latest" // on the lab's registry host
 	// The publisher's side: build the plugin from the directory, push it,
 	// and keep no local copy under the registry name.
-	for _, args := range [][]string{
-		{"plugin", "create", pluginRef, pluginDir()},
-		{"plugin", "push", pluginRef},
-		{"plugin", "rm", pluginRef},
-	} {
-		if _, err := mgr.Docker(ctx, args...); err != nil {
-			return nil, err
-		}
+	if err := publish(ctx, mgr, pluginRef, pluginDir()); err != nil {
+		return nil, err
 	}
 	if err := eachNode(nodes, func(h *lab.DockerHost) error { return installPlugin(ctx, h, pluginRef) }); err != nil {
 		return nil, err

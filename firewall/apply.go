@@ -58,15 +58,15 @@ func (f *Firewall) apply(r Ruleset) error {
 		if skip[fam] {
 			continue
 		}
-		if err := f.applyFamily(fam, want[fam]); err != nil {
+		if err := f.applyFamily(fam, want[fam], r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// applyFamily brings one family's tables to want.
-func (f *Firewall) applyFamily(fam family, want chainRules) error {
+// applyFamily brings one family's tables to want, plus the rules r keeps.
+func (f *Firewall) applyFamily(fam family, want chainRules, r Ruleset) error {
 	tool := f.tool(fam)
 	var lastErr error
 	for range attempts {
@@ -74,7 +74,8 @@ func (f *Firewall) applyFamily(fam family, want chainRules) error {
 		if err != nil {
 			return fmt.Errorf("read %s rules: %w", tool, err)
 		}
-		text := plan(fam, want, parseSave(saved))
+		cur := parseSave(saved)
+		text := plan(fam, withKept(want, r, cur), cur)
 		if text == "" {
 			return nil
 		}

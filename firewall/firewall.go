@@ -153,6 +153,18 @@ type Ruleset struct {
 	Ports    []PortMapping
 	// Encrypted lists the VXLAN segments that only ESP may deliver.
 	Encrypted []EncryptedVXLAN
+	// Kept lists bridges weft made under an earlier state database (one
+	// that was damaged, emptied or replaced) that may still carry running
+	// containers: Apply leaves their rules exactly as the kernel holds
+	// them, instead of removing rules it no longer has a record of.
+	Kept []KeptNetwork
+}
+
+// KeptNetwork is a bridge whose rules Apply keeps: every rule of weft's
+// chains that names the bridge, or an address in one of its subnets.
+type KeptNetwork struct {
+	Bridge  string
+	Subnets []netip.Prefix
 }
 
 // EncryptedVXLAN is one encrypted VXLAN network's traffic: VNI on UDP Port

@@ -80,6 +80,23 @@ func (r Ruleset) normalize() (Ruleset, error) {
 		}
 	}
 	slices.SortFunc(out.Ports, comparePorts)
+	for _, k := range r.Kept {
+		if err := checkBridge(k.Bridge); err != nil {
+			return Ruleset{}, err
+		}
+		if _, dup := nets[k.Bridge]; dup {
+			return Ruleset{}, errorf(ErrInvalid, "bridge %s is listed as a network and as kept", k.Bridge)
+		}
+		k.Subnets = slices.Clone(k.Subnets)
+		for i, s := range k.Subnets {
+			if !s.IsValid() {
+				return Ruleset{}, errorf(ErrInvalid, "kept bridge %s has an invalid subnet", k.Bridge)
+			}
+			k.Subnets[i] = s.Masked()
+		}
+		out.Kept = append(out.Kept, k)
+	}
+	slices.SortFunc(out.Kept, func(a, b KeptNetwork) int { return strings.Compare(a.Bridge, b.Bridge) })
 	for _, e := range r.Encrypted {
 		if e.VNI == 0 || e.VNI > 1<<24-1 || e.Port == 0 {
 			return Ruleset{}, errorf(ErrInvalid, "encrypted VXLAN segment with VNI %d on port %d", e.VNI, e.Port)
