@@ -142,7 +142,8 @@ func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
-		d.epLog(req.NetworkID, req.EndpointID).Info("delete of an unknown endpoint: nothing to do")
+		d.epLog(req.NetworkID, req.EndpointID).Info("delete of an unknown endpoint")
+		d.deleteUnknownLinks(req.EndpointID, endpointLinkNames(req.EndpointID))
 		return d.deleteEndpointRecord(req.EndpointID)
 	}
 	if err := d.deleteEndpointRecord(ep.ID); err != nil {

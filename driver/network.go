@@ -168,7 +168,13 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 	defer d.mu.Unlock()
 	n, ok := d.networks[req.NetworkID]
 	if !ok {
-		d.netLog(req.NetworkID).Info("delete of an unknown network: nothing to do")
+		d.netLog(req.NetworkID).Info("delete of an unknown network")
+		if d.deleteUnknownLinks(req.NetworkID, networkLinkNames(req.NetworkID)) {
+			// The kept rules of its bridge go with it.
+			if err := d.applyFirewall(); err != nil {
+				d.netLog(req.NetworkID).WithError(err).Warn("could not update firewall rules")
+			}
+		}
 		return d.deleteNetworkRecord(req.NetworkID)
 	}
 	// Endpoints dockerd forgot to delete (it does so before DeleteNetwork)

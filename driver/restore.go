@@ -216,6 +216,40 @@ func (d *Driver) markLinksMade() {
 	}
 }
 
+// endpointLinkNames are the names an endpoint's links get in every mode.
+func endpointLinkNames(id string) []string {
+	host, container := link.VethNames(id)
+	return []string{host, container, macvlan.ChildName(macvlan.Macvlan, id), macvlan.ChildName(macvlan.Ipvlan, id)}
+}
+
+// networkLinkNames are the names a network's links get by default in every
+// mode (a bridge named with an option cannot be found from the id).
+func networkLinkNames(id string) []string {
+	return []string{link.BridgeName(id), vxlan.Name(id), macvlan.ShimName(id), macvlan.PlaceholderName(id)}
+}
+
+// deleteUnknownLinks handles dockerd deleting a network or endpoint weft has
+// no record of: one made under an earlier state database that was damaged
+// or replaced. Its links are named after the id dockerd deletes, and a weft
+// mark (of any state) proves weft made them; dockerd moves a removed
+// container's link back to the host before the delete, so without this
+// they would stay forever. Links without a mark are never touched.
+func (d *Driver) deleteUnknownLinks(id string, names []string) (removed bool) {
+	for _, name := range names {
+		l, err := d.nl.LinkByName(name)
+		if err != nil || !nl.MadeByWeft(l) {
+			continue
+		}
+		d.log.WithFields(map[string]any{"id": short(id), "link": name}).Info("removing a link weft made under an earlier state")
+		if err := link.Delete(d.nl, name); err != nil {
+			d.log.WithError(err).WithField("link", name).Warn("could not remove link")
+			continue
+		}
+		removed = true
+	}
+	return removed
+}
+
 // removeOrphanLinks deletes the links that carry this state database's mark
 // but that no record owns: weft made them and crashed before it stored or
 // after it removed their record. Links with another weft state's mark (the

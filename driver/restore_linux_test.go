@@ -113,14 +113,29 @@ func TestNewStateKeepsRunningContainers(t *testing.T) {
 					t.Errorf("rule %q gone after a start on a new state:\n%s", r, saved)
 				}
 			}
-			// Once the operator removes the old bridge, its rules go with
-			// the next change.
-			h.ns.MustRun(t, "ip", "link", "del", "wf-aaaaaaaaaaaa")
-			if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: req.NetworkID}); err != nil {
+			// dockerd removes the container (moving its link back to the
+			// host first) and then the network, both unknown to this
+			// state: their marked links go, and the rules with the bridge.
+			// A link of the same name without a mark would stay.
+			h.ns.MustRun(t, "ip", "link", "add", "wmbbbbbbbbbbbb", "type", "veth", "peer", "name", "user-peer")
+			if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
 				t.Fatal(err)
 			}
-			if saved := h.ns.MustRun(t, "iptables-save"); strings.Contains(saved, "wf-aaaaaaaaaaaa") || strings.Contains(saved, "10.1.0.2") {
-				t.Errorf("rules of a removed bridge kept:\n%s", saved)
+			if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+				t.Fatal(err)
+			}
+			if h.linkExists(t, hostVeth) || h.linkExists(t, "wf-aaaaaaaaaaaa") {
+				t.Error("links of a network made under the earlier state stay after dockerd deleted it")
+			}
+			if !h.linkExists(t, "wmbbbbbbbbbbbb") {
+				t.Error("an unmarked link named like the endpoint's was deleted")
+			}
+			saved = h.ns.MustRun(t, "iptables-save")
+			if strings.Contains(saved, "wf-aaaaaaaaaaaa") || strings.Contains(saved, "10.1.0.2") {
+				t.Errorf("rules of a deleted network kept:\n%s", saved)
+			}
+			if !strings.Contains(saved, "-o wf-cccccccccccc -j DROP") {
+				t.Errorf("rules of the live network gone:\n%s", saved)
 			}
 		})
 	}

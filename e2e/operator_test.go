@@ -288,7 +288,17 @@ func TestDamagedStateDatabase(t *testing.T) {
 	network(t, net2, "--subnet", "10.63.0.0/24")
 	run(t, net2+"-c", "--network", net2)
 	reaches(t, net2+"-c", net2+"-c", true)
-	// The lost network's containers keep talking until the operator
-	// recreates it; removing them must not fail on weft.
+	// The operator removes what was lost: its containers (dockerd moves
+	// their links back to the host) and the network. weft has no record of
+	// them, but its mark proves the links its own: none is left behind, and
+	// the rules kept for the old bridge go with it.
+	lost := "wf-" + docker(t, host, "network", "inspect", "-f", "{{printf \"%.12s\" .Id}}", net)
 	docker(t, host, "rm", "-f", net+"-a", net+"-b")
+	docker(t, host, "network", "rm", net)
+	if n := weftLinks(t); n != 1 {
+		t.Errorf("%d weft veths on the host, want 1 (the new container's)", n)
+	}
+	if state := hostState(t); strings.Contains(state, lost) {
+		t.Errorf("the lost network's bridge or rules stay after its removal:\n%s", state)
+	}
 }
