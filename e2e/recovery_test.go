@@ -65,6 +65,13 @@ func TestPluginKilled(t *testing.T) {
 		_, err := host.Docker(context.Background(), "run", "--rm", "--network", net, lab.Image, "ping", "-c", "1", "-W", "2", net+"-a")
 		return err
 	})
+	// Control for the count below: weftLinks sees the two containers'.
+	eventually(t, 10*time.Second, "one weft link per running container", func() error {
+		if n := weftLinks(t); n != 2 {
+			return fmt.Errorf("%d weft links on the host, want 2", n)
+		}
+		return nil
+	})
 	docker(t, host, "rm", "-f", net+"-a", net+"-b")
 	docker(t, host, "network", "rm", net)
 	if n := weftLinks(t); n != 0 {
