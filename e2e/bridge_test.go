@@ -39,9 +39,9 @@ func TestBridgeAddressing(t *testing.T) {
 	if n := strings.Count(links, "\n") + 1; n != 2 || !strings.Contains(links, "eth0") {
 		t.Errorf("container must have exactly lo and eth0 (no docker_gwbridge leg), has:\n%s", links)
 	}
-	reaches(t, net+"-a", net+"-b", true)
-	reaches(t, net+"-b", ipA, true)
-	reaches(t, net+"-a", "10.10.0.1", true)
+	reaches(t, net+"-a", net+"-b")
+	reaches(t, net+"-b", ipA)
+	reaches(t, net+"-a", "10.10.0.1")
 
 	// The aux address is reserved: asking for it fails.
 	msg := dockerFails(t, host, "run", "--rm", "--network", net, "--ip", "10.10.0.2", lab.Image, "true")
@@ -59,7 +59,7 @@ func TestBridgeWithDockerIPAM(t *testing.T) {
 	t.Cleanup(func() { host.Docker(context.Background(), "network", "rm", withDocker) })
 	run(t, withDocker+"-a", "--network", withDocker)
 	run(t, withDocker+"-b", "--network", withDocker)
-	reaches(t, withDocker+"-a", withDocker+"-b", true)
+	reaches(t, withDocker+"-a", withDocker+"-b")
 
 	auto := netName(t, "auto")
 	network(t, auto)
@@ -69,19 +69,17 @@ func TestBridgeWithDockerIPAM(t *testing.T) {
 	}
 	run(t, auto+"-a", "--network", auto)
 	run(t, auto+"-b", "--network", auto)
-	reaches(t, auto+"-a", auto+"-b", true)
+	reaches(t, auto+"-a", auto+"-b")
 }
 
-// TestBridgeOptions: MTU, custom bridge name, ICC off.
+// TestBridgeOptions: MTU, custom bridge name.
 func TestBridgeOptions(t *testing.T) {
 	requireLab(t)
 	net := netName(t, "n")
 	network(t, net, "--subnet", "10.12.0.0/24",
 		"-o", "com.docker.network.driver.mtu=1400",
-		"-o", "com.docker.network.bridge.name=weftbr12",
-		"-o", "com.docker.network.bridge.enable_icc=false")
+		"-o", "com.docker.network.bridge.name=weftbr12")
 	run(t, net+"-a", "--network", net)
-	run(t, net+"-b", "--network", net)
 	mtu, _ := sh(t, net+"-a", "cat /sys/class/net/eth0/mtu")
 	if strings.TrimSpace(mtu) != "1400" {
 		t.Errorf("container eth0 mtu = %q, want 1400", mtu)
@@ -89,8 +87,52 @@ func TestBridgeOptions(t *testing.T) {
 	if out, err := host.Run(ctx(t), "ip", "-d", "link", "show", "weftbr12"); err != nil || !strings.Contains(out, "bridge") {
 		t.Errorf("bridge weftbr12 missing: %v %s", err, out)
 	}
-	reaches(t, net+"-a", net+"-b", false) // ICC off
-	reaches(t, net+"-a", "10.12.0.1", true)
+	reaches(t, net+"-a", "10.12.0.1")
+}
+
+// netDriver is a network driver a scenario runs on: weft, and Docker's own
+// bridge on the same engine, which shows that what the scenario asserts is
+// what Docker does.
+type netDriver struct {
+	name string
+	args []string // what selects the driver in `docker network create`
+	off  int      // added to the second octet of the scenario's subnets
+}
+
+var bridgeDrivers = []netDriver{
+	{name: "weft", args: []string{"-d", Plugin, "--ipam-driver", Plugin}},
+	{name: "docker-bridge", args: []string{"-d", "bridge"}, off: 100},
+}
+
+// network creates a network with the driver and removes it at cleanup.
+func (d netDriver) network(t *testing.T, name string, args ...string) {
+	t.Helper()
+	all := append(append([]string{"network", "create"}, d.args...), args...)
+	docker(t, host, append(all, name)...)
+	t.Cleanup(func() { host.Docker(context.Background(), "network", "rm", name) })
+}
+
+// subnet is the scenario's subnet 10.N.0.0/24 in the driver's range, gateway
+// its gateway (.1).
+func (d netDriver) subnet(n int) string  { return fmt.Sprintf("10.%d.0.0/24", n+d.off) }
+func (d netDriver) gateway(n int) string { return fmt.Sprintf("10.%d.0.1", n+d.off) }
+
+// TestICCOff: with enable_icc=false two containers of one network do not
+// reach each other, while each reaches its gateway and answers the host.
+func TestICCOff(t *testing.T) {
+	requireLab(t)
+	for _, d := range bridgeDrivers {
+		t.Run(d.name, func(t *testing.T) {
+			net := netName(t, "n")
+			d.network(t, net, "--subnet", d.subnet(12), "-o", "com.docker.network.bridge.enable_icc=false")
+			run(t, net+"-a", "--network", net)
+			run(t, net+"-b", "--network", net)
+			reaches(t, net+"-a", d.gateway(12))
+			reaches(t, net+"-b", d.gateway(12))
+			hostReaches(t, host.Host, containerIP(t, host, net+"-b"))
+			cutOff(t, host, net+"-a", net+"-b") // by name: Docker's DNS answers it
+		})
+	}
 }
 
 // TestMasquerade: a container reaches a machine outside through the host,
@@ -107,11 +149,20 @@ func TestMasquerade(t *testing.T) {
 		t.Errorf("outside host saw %q (err %v); want the Docker host's address %s", out, err, host.Addr)
 	}
 
+	// With masquerade off the request leaves with the container's own
+	// address, which the outside host has no route back to: it never
+	// answers. Given a route back through the Docker host, it answers and
+	// names the container's address.
 	plain := netName(t, "nomasq")
 	network(t, plain, "--subnet", "10.14.0.0/24", "-o", "com.docker.network.bridge.enable_ip_masquerade=false")
 	run(t, plain+"-a", "--network", plain)
-	if out, err := sh(t, plain+"-a", whoami); err == nil && strings.Contains(out, "remote=") {
-		t.Errorf("with masquerade off the outside host answered %q; it has no route back, so it must not", out)
+	if out, err := sh(t, plain+"-a", whoami); err == nil || !strings.Contains(err.Error(), "nc: timed out") {
+		t.Errorf("with masquerade off and no route back the outside host answered or the request failed otherwise: %q %v", out, err)
+	}
+	routeVia(t, ext, "10.14.0.0/24", host)
+	ip := containerIP(t, host, plain+"-a")
+	if out, err := sh(t, plain+"-a", whoami); err != nil || !strings.Contains(out, "::ffff:"+ip+"]") {
+		t.Errorf("with masquerade off the outside host saw %q (err %v); want the container's own address %s", out, err, ip)
 	}
 }
 
@@ -208,74 +259,135 @@ func TestPublishedPorts(t *testing.T) {
 	if out := waitServed(second, 8082); !strings.Contains(out, "hello-weft") {
 		t.Errorf("port not published on host_binding_ipv4 %s: %q", second, out)
 	}
-	if out := get(host.Addr.String(), 8082); strings.Contains(out, "hello-weft") {
-		t.Errorf("port published on %s although host_binding_ipv4 is %s", host.Addr, second)
+	// Refused, not silent: the Docker host itself answers that nothing
+	// listens there, so the request did arrive.
+	if out := get(host.Addr.String(), 8082); !strings.Contains(out, "Connection refused") {
+		t.Errorf("port 8082 on %s, although host_binding_ipv4 is %s: %q, want the connection refused", host.Addr, second, out)
 	}
 
 	docker(t, host, "stop", "-t", "1", net+"-web")
-	if out := get(host.Addr.String(), 8080); strings.Contains(out, "hello-weft") {
-		t.Errorf("port 8080 still answers after the container stopped")
+	if out := get(host.Addr.String(), 8080); !strings.Contains(out, "Connection refused") {
+		t.Errorf("port 8080 after the container stopped: %q, want the connection refused", out)
 	}
 }
 
 // TestInternal: containers on an internal network reach each other and
-// nothing outside; nothing outside reaches them.
+// nothing outside, not even one that gives itself a default route through
+// the gateway; nothing outside reaches them, although the outside host has
+// a route to the network through the Docker host. Positive controls beside
+// each: the outside host's route reaches the network's gateway, and the
+// same kind of route carries the outside host's replies into a container of
+// a non-internal network (masquerade off).
 func TestInternal(t *testing.T) {
 	requireLab(t)
-	net := netName(t, "n")
-	network(t, net, "--internal", "--subnet", "10.17.0.0/24")
+	for _, d := range bridgeDrivers {
+		t.Run(d.name, func(t *testing.T) { internalScenario(t, d) })
+	}
+}
+
+func internalScenario(t *testing.T, d netDriver) {
+	net, open := netName(t, "n"), netName(t, "open")
+	d.network(t, net, "--internal", "--subnet", d.subnet(17))
+	d.network(t, open, "--subnet", d.subnet(22), "-o", "com.docker.network.bridge.enable_ip_masquerade=false")
 	run(t, net+"-a", "--network", net)
 	run(t, net+"-b", "--network", net)
-	reaches(t, net+"-a", net+"-b", true)
-	reaches(t, net+"-a", ext.Addr.String(), false)
-	ipA := containerIP(t, host, net+"-a")
-	if _, err := ext.Run(ctx(t), "ip", "route", "add", "10.17.0.0/24", "via", host.Addr.String()); err == nil {
-		t.Cleanup(func() { ext.Run(context.Background(), "ip", "route", "del", "10.17.0.0/24") })
+	// A container whose owner routes it out through the gateway: only the
+	// firewall stands in its way.
+	rogue, gw := net+"-rogue", d.gateway(17)
+	run(t, rogue, "--network", net, "--cap-add", "NET_ADMIN")
+	if out, err := sh(t, rogue, "ip route replace default via "+gw); err != nil {
+		t.Fatalf("default route in %s: %v %s", rogue, err, out)
 	}
-	// Positive control: the outside host can ping at all.
-	if _, err := ext.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", host.Addr.String()); err != nil {
-		t.Fatalf("outside host cannot ping the Docker host, so the next check would prove nothing: %v", err)
-	}
-	if _, err := ext.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", ipA); err == nil {
-		t.Errorf("outside host reached %s on an internal network", ipA)
-	}
+	run(t, open+"-a", "--network", open)
+	routeVia(t, ext, d.subnet(17), host)
+	routeVia(t, ext, d.subnet(22), host)
+	extAddr := ext.Addr.String()
+
+	reaches(t, net+"-a", net+"-b")
+	reaches(t, rogue, gw)
+	hostReaches(t, ext, gw)
+	reaches(t, open+"-a", extAddr)
+	// Out: weft gives an internal container no route out, Docker's bridge
+	// gives it one and drops what it sends.
+	cutOff(t, host, net+"-a", extAddr, noReply, noRoute)
+	cutOff(t, host, rogue, extAddr)
+	// In: rogue would answer through its route.
+	hostCutOff(t, ext, containerIP(t, host, rogue))
+
 	links, _ := sh(t, net+"-a", "ip -o link show")
 	if strings.Count(links, "\n")+1 != 2 {
 		t.Errorf("internal container must have only lo and eth0 (no docker_gwbridge), has:\n%s", links)
 	}
 }
 
-// TestIsolationAndMultiTier: two weft networks are isolated; a container on
-// both reaches both (the front-end/back-end pattern), and the back end,
-// internal, reaches nothing outside.
+// TestIsolationAndMultiTier: two networks are isolated; a container on both
+// reaches both (the front-end/back-end pattern), and the back end,
+// internal, reaches nothing outside. Each "must not reach" goes through the
+// Docker host by address, where only the firewall can stop it (by name,
+// Docker's DNS would not even resolve a container of another network), and
+// beside it the same sender reaches something and the same target answers
+// someone else.
 func TestIsolationAndMultiTier(t *testing.T) {
 	requireLab(t)
+	for _, d := range bridgeDrivers {
+		t.Run(d.name, func(t *testing.T) { multiTierScenario(t, d) })
+	}
+}
+
+func multiTierScenario(t *testing.T, d netDriver) {
 	front, back := netName(t, "front"), netName(t, "back")
-	network(t, front, "--subnet", "10.18.0.0/24")
-	network(t, back, "--internal", "--subnet", "10.19.0.0/24")
+	d.network(t, front, "--subnet", d.subnet(18))
+	d.network(t, back, "--internal", "--subnet", d.subnet(19))
 	run(t, "web", "--network", front)
 	docker(t, host, "network", "connect", back, "web")
 	run(t, "db", "--network", back)
 	run(t, "client", "--network", front)
-
-	reaches(t, "web", "db", true)     // app tier reaches data tier by name
-	reaches(t, "client", "web", true) // public tier reaches app tier
-	reaches(t, "client", "db", false) // ...but not the data tier
 	dbIP := containerIP(t, host, "db")
-	reaches(t, "client", dbIP, false)
-	reaches(t, "db", ext.Addr.String(), false)
-	reaches(t, "web", ext.Addr.String(), true)
+	webIP := docker(t, host, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+front+"\").IPAddress}}", "web")
+	extAddr := ext.Addr.String()
 
-	// Isolation between two ordinary networks, and against Docker's bridge.
+	reaches(t, "web", "db")     // app tier reaches data tier by name
+	reaches(t, "client", "web") // public tier reaches app tier
+	reaches(t, "web", extAddr)
+	// ...but not the data tier. weft gives db no route out: whether db
+	// could answer client hangs on the host's masquerading, so count the
+	// echo requests arriving at db too.
+	if n := echoesArriving(t, host, "db", func() { reaches(t, "web", dbIP) }); n != 1 {
+		t.Errorf("db received %d echo requests from web's ping, want 1", n)
+	}
+	if n := echoesArriving(t, host, "db", func() { cutOff(t, host, "client", dbIP) }); n != 0 {
+		t.Errorf("db received %d echo requests from client, on a network db is not on", n)
+	}
+	// The same client reaches db once on db's network, and not after.
+	docker(t, host, "network", "connect", back, "client")
+	reaches(t, "client", "db")
+	reaches(t, "client", dbIP)
+	docker(t, host, "network", "disconnect", back, "client")
+	if n := echoesArriving(t, host, "db", func() { cutOff(t, host, "client", dbIP) }); n != 0 {
+		t.Errorf("db received %d echo requests from client after it left db's network", n)
+	}
+	// The data tier reaches nothing outside, though the outside host could
+	// answer it.
+	routeVia(t, ext, d.subnet(19), host)
+	cutOff(t, host, "db", extAddr, noReply, noRoute)
+
+	// Isolation between two ordinary networks, and against Docker's
+	// default bridge (docker0).
 	other := netName(t, "other")
-	network(t, other, "--subnet", "10.20.0.0/24")
+	d.network(t, other, "--subnet", d.subnet(20))
 	run(t, "stranger", "--network", other)
 	strangerIP := containerIP(t, host, "stranger")
-	webIP := docker(t, host, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+front+"\").IPAddress}}", "web")
-	reaches(t, "client", strangerIP, false)
-	reaches(t, "stranger", webIP, false)
+	reaches(t, "stranger", extAddr) // its traffic crosses the host
+	hostReaches(t, host.Host, strangerIP)
+	reaches(t, "client", webIP)
+	cutOff(t, host, "client", strangerIP)
+	cutOff(t, host, "stranger", webIP)
 	run(t, "on-docker-bridge")
-	reaches(t, "on-docker-bridge", webIP, false)
+	dockerBridgeIP := containerIP(t, host, "on-docker-bridge")
+	reaches(t, "on-docker-bridge", extAddr)
+	hostReaches(t, host.Host, dockerBridgeIP)
+	cutOff(t, host, "on-docker-bridge", webIP)
+	cutOff(t, host, "web", dockerBridgeIP)
 }
 
 // TestIPv6DualStack: --ipv6 gives containers both families; they talk over v6.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,8 +144,6 @@ func startPinger(t *testing.T, h *lab.DockerHost, net, target string) *pinger {
 	t.Cleanup(func() { h.Docker(context.Background(), "rm", "-f", p.name) })
 	return p
 }
-
-var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) packets received`)
 
 // stop ends the pinger and checks that every probe came back but perhaps
 // the last, which SIGINT can catch in flight: the path must not miss a

@@ -50,9 +50,9 @@ func TestMacvlanOnLAN(t *testing.T) {
 	if _, err := ext.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", ipA); err != nil {
 		t.Errorf("a LAN machine cannot reach the macvlan container %s directly: %v", ipA, err)
 	}
-	reaches(t, net+"-a", ext.Addr.String(), true)
-	reaches(t, net+"-a", net+"-b", true)
-	reaches(t, net+"-b", ipA, true)
+	reaches(t, net+"-a", ext.Addr.String())
+	reaches(t, net+"-a", net+"-b")
+	reaches(t, net+"-b", ipA)
 	if _, err := host.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", "198.18.0.200"); err != nil {
 		t.Errorf("the Docker host cannot reach its container through host_shim: %v", err)
 	}
@@ -62,24 +62,34 @@ func TestMacvlanOnLAN(t *testing.T) {
 	}
 }
 
-// TestMacvlanPrivateAndPassthru: private keeps containers apart; passthru
-// takes one container.
+// TestMacvlanPrivateAndPassthru: private keeps containers apart, as
+// Docker's own macvlan driver does on the same engine; passthru takes one
+// container.
 func TestMacvlanPrivateAndPassthru(t *testing.T) {
 	requireLab(t)
 	addLANPort(t)
-	priv := netName(t, "priv")
-	macvlanNet(t, priv, "-o", "macvlan_mode=private")
-	run(t, priv+"-a", "--network", priv)
-	run(t, priv+"-b", "--network", priv)
-	reaches(t, priv+"-a", ext.Addr.String(), true)
-	reaches(t, priv+"-a", containerIP(t, host, priv+"-b"), false)
-	docker(t, host, "rm", "-f", priv+"-a", priv+"-b")
-	docker(t, host, "network", "rm", priv)
+	for _, d := range []netDriver{
+		{name: "weft", args: []string{"-d", Plugin, "--ipam-driver", Plugin, "-o", "mode=macvlan"}},
+		{name: "docker-macvlan", args: []string{"-d", "macvlan"}},
+	} {
+		t.Run(d.name, func(t *testing.T) {
+			priv := netName(t, "priv")
+			d.network(t, priv, "-o", "parent=lan1", "-o", "macvlan_mode=private",
+				"--subnet", "198.18.0.0/24", "--gateway", "198.18.0.1", "--ip-range", "198.18.0.192/27")
+			run(t, priv+"-a", "--network", priv)
+			run(t, priv+"-b", "--network", priv)
+			// Each reaches the LAN and answers it; only each other they do not.
+			ipB := containerIP(t, host, priv+"-b")
+			reaches(t, priv+"-a", ext.Addr.String())
+			hostReaches(t, ext, ipB)
+			cutOff(t, host, priv+"-a", ipB)
+		})
+	}
 
 	pass := netName(t, "pass")
 	macvlanNet(t, pass, "-o", "macvlan_mode=passthru")
 	run(t, pass+"-a", "--network", pass)
-	reaches(t, pass+"-a", ext.Addr.String(), true)
+	reaches(t, pass+"-a", ext.Addr.String())
 	msg := dockerFails(t, host, "run", "--rm", "--network", pass, lab.Image, "true")
 	if !strings.Contains(msg, "passthru") || !strings.Contains(msg, "single container") {
 		t.Errorf("second passthru container: error %q does not explain passthru takes one container", msg)
@@ -94,8 +104,9 @@ func TestMacvlanInternal(t *testing.T) {
 	network(t, net, "-o", "mode=macvlan", "--internal", "--subnet", "10.70.0.0/24")
 	run(t, net+"-a", "--network", net)
 	run(t, net+"-b", "--network", net)
-	reaches(t, net+"-a", net+"-b", true)
-	reaches(t, net+"-a", ext.Addr.String(), false)
+	reaches(t, net+"-a", net+"-b")
+	// weft gives a container of an internal network no route out.
+	cutOff(t, host, net+"-a", ext.Addr.String(), noRoute)
 }
 
 // TestMacvlanBadInput: clear errors, nothing left behind.

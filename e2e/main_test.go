@@ -5,11 +5,15 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,16 +202,162 @@ func sh(t *testing.T, container, script string) (string, error) {
 	return host.Docker(ctx(t), "exec", container, "sh", "-c", script)
 }
 
-// reaches asserts a container can or cannot ping an address or name.
-func reaches(t *testing.T, container, target string, want bool) {
+// pingResult is how one ping ended. A check that something must not be
+// reached wants noReply (or, where a missing route is the point, noRoute):
+// any other failure, such as a stopped container, no ping binary or a name
+// that does not resolve, would pass a negative check whatever the network
+// does, so pingFrom fails the test on it instead.
+type pingResult string
+
+const (
+	replied pingResult = "a reply"
+	// noReply: ping sent its probe and nothing answered in time.
+	noReply pingResult = "no reply"
+	// noRoute: the sender's kernel has no route to the target
+	// ("sendto: Network is unreachable"), so nothing was sent.
+	noRoute pingResult = "no route"
+)
+
+// pingFrom pings target once from container on h.
+func pingFrom(t *testing.T, h *lab.DockerHost, container, target string) pingResult {
 	t.Helper()
-	_, err := sh(t, container, "ping -c 1 -W 2 "+target)
-	if want && err != nil {
-		t.Errorf("%s cannot ping %s: %v", container, target, err)
+	out, err := h.Docker(ctx(t), "exec", container, "ping", "-c", "1", "-W", "2", target)
+	var de *lab.DockerError
+	if errors.As(err, &de) {
+		out += "\n" + de.Stderr
 	}
-	if !want && err == nil {
-		t.Errorf("%s can ping %s, but must not", container, target)
+	r, ok := classifyPing(out, err)
+	if !ok {
+		t.Fatalf("ping %s from container %s on %s ended neither in a reply nor in a lost probe, so it proves nothing: %v\n%s", target, container, h.Name, err, out)
 	}
+	return r
+}
+
+// pingFromHost pings target once from a lab host (not a container).
+func pingFromHost(t *testing.T, h *lab.Host, target string) pingResult {
+	t.Helper()
+	out, err := h.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", target)
+	r, ok := classifyPing(out, err)
+	if !ok {
+		t.Fatalf("ping %s from host %s ended neither in a reply nor in a lost probe, so it proves nothing: %v\n%s", target, h.Name, err, out)
+	}
+	return r
+}
+
+// pingStats is busybox ping's summary line.
+var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) packets received`)
+
+// classifyPing reads busybox ping's output (stdout and stderr) and error.
+func classifyPing(out string, err error) (pingResult, bool) {
+	m := pingStats.FindStringSubmatch(out)
+	switch {
+	case m != nil && m[1] == "1" && m[2] == "1" && err == nil:
+		return replied, true
+	case m != nil && m[1] == "1" && m[2] == "0" && err != nil:
+		return noReply, true
+	case m == nil && err != nil && strings.Contains(out, "ping: sendto: Network is unreachable"):
+		return noRoute, true
+	}
+	return "", false
+}
+
+// reaches asserts a container on h1 gets a reply from target (an address or
+// a name).
+func reaches(t *testing.T, container, target string) {
+	t.Helper()
+	reachesOn(t, host, container, target)
+}
+
+// reachesOn asserts a container on h gets a reply from target.
+func reachesOn(t *testing.T, h *lab.DockerHost, container, target string) {
+	t.Helper()
+	if r := pingFrom(t, h, container, target); r != replied {
+		t.Errorf("%s on %s cannot reach %s: %s", container, h.Name, target, r)
+	}
+}
+
+// cutOff asserts a container on h gets no reply from target (noReply, or
+// one of the results given). Every call has a positive control beside it:
+// the same container reaches something through the same kind of path, and
+// the target answers someone else's ping.
+func cutOff(t *testing.T, h *lab.DockerHost, container, target string, want ...pingResult) {
+	t.Helper()
+	if len(want) == 0 {
+		want = []pingResult{noReply}
+	}
+	if r := pingFrom(t, h, container, target); !slices.Contains(want, r) {
+		t.Errorf("%s on %s pinged %s and got %s, want %v: it must not reach it", container, h.Name, target, r, want)
+	}
+}
+
+// routeVia gives lab host h a route to subnet through the Docker host via,
+// removed at cleanup. Without it the checks that follow would prove nothing,
+// so a failure ends the test.
+func routeVia(t *testing.T, h *lab.Host, subnet string, via *lab.DockerHost) {
+	t.Helper()
+	if _, err := h.Run(ctx(t), "ip", "route", "add", subnet, "via", via.Addr.String()); err != nil {
+		t.Fatalf("route to %s on %s: %v", subnet, h.Name, err)
+	}
+	t.Cleanup(func() { h.Run(context.Background(), "ip", "route", "del", subnet, "via", via.Addr.String()) })
+}
+
+// hostReaches asserts lab host h gets a reply from target.
+func hostReaches(t *testing.T, h *lab.Host, target string) {
+	t.Helper()
+	if r := pingFromHost(t, h, target); r != replied {
+		t.Errorf("host %s cannot reach %s: %s", h.Name, target, r)
+	}
+}
+
+// hostCutOff asserts lab host h gets no reply from target; as for cutOff,
+// a positive control goes beside it.
+func hostCutOff(t *testing.T, h *lab.Host, target string) {
+	t.Helper()
+	if r := pingFromHost(t, h, target); r != noReply {
+		t.Errorf("host %s pinged %s and got %s, want no reply: it must not reach it", h.Name, target, r)
+	}
+}
+
+// echoesArriving runs probe and returns how many ICMP echo requests
+// container on h received meanwhile. A container with no route back to a
+// sender answers it only if something on the way rewrites the source
+// (masquerading): counting what arrives shows the sender is cut off
+// whatever the way back.
+func echoesArriving(t *testing.T, h *lab.DockerHost, container string, probe func()) int {
+	t.Helper()
+	return arriving(t, h, container, "Icmp", "InEchos", probe)
+}
+
+// arriving runs probe and returns by how much a counter of container's
+// /proc/net/snmp (its network namespace's) grew meanwhile.
+func arriving(t *testing.T, h *lab.DockerHost, container, proto, counter string, probe func()) int {
+	t.Helper()
+	before := snmpCounter(t, h, container, proto, counter)
+	probe()
+	return snmpCounter(t, h, container, proto, counter) - before
+}
+
+func snmpCounter(t *testing.T, h *lab.DockerHost, container, proto, counter string) int {
+	t.Helper()
+	out := docker(t, h, "exec", container, "cat", "/proc/net/snmp")
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != proto+":" {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		if i := slices.Index(names, counter); i >= 0 && i+1 < len(f) {
+			if n, err := strconv.Atoi(f[i+1]); err == nil {
+				return n
+			}
+		}
+	}
+	t.Fatalf("no %s %s counter in %s's /proc/net/snmp:\n%s", proto, counter, container, out)
+	return 0
 }
 
 // hostState captures the Docker host's links and weft firewall rules, to

@@ -55,11 +55,11 @@ func TestVXLANStandalone(t *testing.T) {
 	if !strings.HasPrefix(ipB, "10.80.0.1") || ipA == ipB {
 		t.Fatalf("addresses %s (h1) and %s (h2) must come from each host's own --ip-range", ipA, ipB)
 	}
-	reaches(t, net+"-a", ipB, true)
+	reaches(t, net+"-a", ipB)
 	if _, err := h2.Docker(ctx(t), "exec", net+"-b", "ping", "-c", "1", "-W", "2", ipA); err != nil {
 		t.Errorf("container on h2 cannot reach the one on h1: %v", err)
 	}
-	reaches(t, net+"-a", ext.Addr.String(), true)
+	reaches(t, net+"-a", ext.Addr.String())
 	if mtu, _ := sh(t, net+"-a", "cat /sys/class/net/eth0/mtu"); strings.TrimSpace(mtu) != "1450" {
 		t.Errorf("container MTU %q, want 1450 (underlay 1500 minus VXLAN's 50)", mtu)
 	}
