@@ -255,7 +255,7 @@ func TestDamagedStateDatabase(t *testing.T) {
 	network(t, net, "--subnet", "10.62.0.0/24")
 	run(t, net+"-a", "--network", net)
 	run(t, net+"-b", "--network", net)
-	reaches(t, net+"-a", net+"-b", true)
+	reaches(t, net+"-a", net+"-b")
 	dir, err := host.PluginStateDir(ctx(t), Plugin)
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +266,7 @@ func TestDamagedStateDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	docker(t, host, "plugin", "enable", Plugin)
-	reaches(t, net+"-a", net+"-b", true)
+	reaches(t, net+"-a", net+"-b")
 	eventually(t, 20*time.Second, "weft logs the damaged database", func() error {
 		if !strings.Contains(host.Logs(), "the state database was damaged") {
 			return fmt.Errorf("no log line about the damaged database")
@@ -287,7 +287,7 @@ func TestDamagedStateDatabase(t *testing.T) {
 	net2 := netName(t, "m")
 	network(t, net2, "--subnet", "10.63.0.0/24")
 	run(t, net2+"-c", "--network", net2)
-	reaches(t, net2+"-c", net2+"-c", true)
+	reaches(t, net2+"-c", net2+"-c")
 	// The operator removes what was lost: its containers (dockerd moves
 	// their links back to the host) and the network. weft has no record of
 	// them, but its mark proves the links its own: none is left behind, and
