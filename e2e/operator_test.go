@@ -148,12 +148,6 @@ func schemaOf(t *testing.T, h *lab.DockerHost) string {
 	return v
 }
 
-// on runs a command in a container of h.
-func on(t *testing.T, h *lab.DockerHost, container, script string) (string, error) {
-	t.Helper()
-	return h.Docker(ctx(t), "exec", container, "sh", "-c", script)
-}
-
 // served fetches http://addr:port/ from the lab's outside host until it
 // answers with want (a server takes a moment to listen after `docker run`).
 func served(t *testing.T, addr string, port int, want string) bool {
@@ -200,8 +194,8 @@ func TestUpgradeThroughRegistry(t *testing.T) {
 	docker(t, h, "run", "-d", "--name", "up-client", "--stop-timeout", "1", "--network", net, lab.Image, "sleep", "3600")
 	talks := func(when string) {
 		t.Helper()
-		if _, err := on(t, h, "up-client", "ping -c 1 -W 2 up-web"); err != nil {
-			t.Errorf("%s: the client cannot reach the web container: %v", when, err)
+		if r := pingFrom(t, h, "up-client", "up-web"); r != replied {
+			t.Errorf("%s: the client cannot reach the web container: %s", when, r)
 		}
 		if !served(t, h.Addr.String(), 8090, "hello-upgrade") {
 			t.Errorf("%s: the published port does not answer from outside the host", when)
@@ -231,8 +225,8 @@ func TestUpgradeThroughRegistry(t *testing.T) {
 		}
 		ips[ip] = name
 	}
-	if _, err := on(t, h, "up-new", "ping -c 1 -W 2 up-web"); err != nil {
-		t.Errorf("a container started after the upgrade cannot reach one from before: %v", err)
+	if r := pingFrom(t, h, "up-new", "up-web"); r != replied {
+		t.Errorf("a container started after the upgrade cannot reach one from before: %s", r)
 	}
 	// The links weft made before schema 2 now carry its mark.
 	if out, _ := h.Run(ctx(t), "ip", "-d", "link", "show", "type", "bridge"); !strings.Contains(out, "alias weft:") {
