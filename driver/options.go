@@ -480,9 +480,11 @@ func parseIPAMData(data []*network.IPAMData, v6 bool) ([]Subnet, error) {
 		family = "IPv6"
 	}
 	var subnets []Subnet
-	for _, d := range data {
+	for i, d := range data {
+		// dockerd never sends null here; refusing it keeps every later
+		// reader of the request (host_shim, swarm pools) free of nil checks.
 		if d == nil {
-			continue
+			return nil, errdefs.Errorf(ErrInvalid, "%sData entry %d is null: expected the subnet and gateway the IPAM driver allocated", family, i+1)
 		}
 		pool, err := netip.ParsePrefix(d.Pool)
 		if err != nil || pool.Addr().Is6() != v6 {
