@@ -85,15 +85,61 @@ func (s *Server) SetBackends(d NetworkDriver, a IPAM) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Listen creates the unix socket, replacing a stale one.
+// socketMode is the socket's permission, whatever the umask: only its owner
+// may connect. dockerd runs as root, as weft does, and nothing else has
+// business driving weft's networks.
+const socketMode os.FileMode = 0o600
+
+// Listen creates the unix socket with socketMode, replacing a stale one.
+//
+// The socket is bound inside a fresh 0700 directory next to path, set to
+// socketMode there and then renamed onto path. bind(2) gives the socket the
+// mode the umask allows (0777 under umask 0), and a client that connects in
+// that window stays queued until accepted, so a chmod after bind comes too
+// late; no other user can reach the private directory, and the rename makes
+// the socket appear at path with its final mode. (A umask set around bind
+// would do the same, but the umask is per process, not per goroutine.)
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	private, err := os.MkdirTemp(dir, ".weft-")
+	if err != nil {
+		return nil, fmt.Errorf("create socket %s: %w", path, err)
 	}
-	return net.Listen("unix", path)
+	defer os.RemoveAll(private)
+	tmp := filepath.Join(private, "s")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("create socket %s: %w", path, err)
+	}
+	// Close must remove path, not the temporary name.
+	l.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, socketMode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("set the mode of socket %s: %w", path, err)
+	}
+	// rename(2) replaces a stale socket in one step.
+	if err := os.Rename(tmp, path); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("create socket %s: %w", path, err)
+	}
+	return &socketListener{UnixListener: l, path: path}, nil
+}
+
+// socketListener removes its socket file when closed.
+type socketListener struct {
+	*net.UnixListener
+	path string
+}
+
+func (l *socketListener) Close() error {
+	err := l.UnixListener.Close()
+	if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // maxBody caps a request body. dockerd's largest request, CreateNetwork
