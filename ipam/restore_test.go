@@ -214,3 +214,26 @@ func TestSwarmCopyRecreated(t *testing.T) {
 	_, err = e.s.RequestAddress(AddressRequest{PoolID: plain.ID, Address: "10.90.0.1", Options: gwOpts})
 	wantErr(t, err, ErrConflict, "address 10.90.0.1 is already in use")
 }
+
+// TestOldSharedV6DefaultSurvives: a swarm pool an earlier weft cut from
+// the v6 block both spaces then shared stays where it is across a restart
+// (a running network must not move), and new defaults of either space go
+// around it.
+func TestOldSharedV6DefaultSurvives(t *testing.T) {
+	e := newEnv(t)
+	old := e.pool(PoolRequest{AddressSpace: GlobalSpace, Pool: "fd77:6566:7400::/64", V6: true})
+	e.addr(AddressRequest{PoolID: old.ID, Options: gwOpts})
+	e.reopen()
+	if got := e.addr(AddressRequest{PoolID: old.ID, Address: "fd77:6566:7400::1", Options: gwOpts}); got != "fd77:6566:7400::1/64" {
+		t.Fatalf("the old pool's gateway after a restart: %s", got)
+	}
+	if got := e.addr(AddressRequest{PoolID: old.ID}); got != "fd77:6566:7400::2/64" {
+		t.Fatalf("the old pool's next address: %s", got)
+	}
+	if p := e.pool(PoolRequest{V6: true}); p.Prefix.String() != "fd77:6566:7400:1::/64" {
+		t.Fatalf("local v6 default %s, want fd77:6566:7400:1::/64", p.Prefix)
+	}
+	if p := e.pool(PoolRequest{AddressSpace: GlobalSpace, V6: true}); p.Prefix.String() != "fd77:6566:7401::/64" {
+		t.Fatalf("global v6 default %s, want fd77:6566:7401::/64", p.Prefix)
+	}
+}
