@@ -316,11 +316,7 @@ func (s *Service) MarkSwarmCopy(space string, prefix netip.Prefix) error {
 		if p.space != space || p.prefix != prefix || p.swarmCopy {
 			continue
 		}
-		var last netip.Addr // the serial cursor the store already has
-		if p.serial {
-			last = p.alloc.cursor
-		}
-		rec := p.record(last)
+		rec := p.record(p.alloc.cursor) // the cursor the store already has
 		rec.SwarmCopy = true
 		if err := s.st.Update(func(tx *store.Tx) error { return tx.Put(poolKind, p.id, rec) }); err != nil {
 			return fmt.Errorf("store pool %s: %w", p.id, err)

@@ -237,3 +237,30 @@ func TestOldSharedV6DefaultSurvives(t *testing.T) {
 		t.Fatalf("global v6 default %s, want fd77:6566:7401::/64", p.Prefix)
 	}
 }
+
+// TestCursorSurvivesRestart: a serial request continues after the last
+// address handed out, in a pool that is not serial itself too, and a
+// restart must not move where it continues (the cursor was only stored by
+// serial requests, so a restart sent the next one back to the start).
+func TestCursorSurvivesRestart(t *testing.T) {
+	serialOpts := map[string]string{SerialOption: "true"}
+	for _, restart := range []bool{false, true} {
+		e := newEnv(t)
+		p := e.pool(PoolRequest{Pool: "10.1.0.0/24"})
+		e.addr(AddressRequest{PoolID: p.ID, Options: gwOpts}) // .1
+		e.addr(AddressRequest{PoolID: p.ID})                  // .2
+		e.addr(AddressRequest{PoolID: p.ID})                  // .3
+		if err := e.s.ReleaseAddress(p.ID, "10.1.0.2"); err != nil {
+			t.Fatal(err)
+		}
+		if restart {
+			e.reopen()
+		}
+		if got := e.addr(AddressRequest{PoolID: p.ID, Options: serialOpts}); got != "10.1.0.4/24" {
+			t.Errorf("restart %v: serial request got %s, want 10.1.0.4/24", restart, got)
+		}
+		if got := e.addr(AddressRequest{PoolID: p.ID}); got != "10.1.0.2/24" {
+			t.Errorf("restart %v: lowest-first request got %s, want 10.1.0.2/24", restart, got)
+		}
+	}
+}
