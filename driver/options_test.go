@@ -143,3 +143,24 @@ func TestParseNetworkConfigNullIPAMData(t *testing.T) {
 		})
 	}
 }
+
+// TestParseNetworkConfigID: link names are made from the network id, so
+// an id no dockerd sends (found by FuzzNetworkOptions: "0000000 0" made
+// the bridge name "wf-0000000 0") is refused.
+func TestParseNetworkConfigID(t *testing.T) {
+	for _, id := range []string{"", "0000000 0", "../../etc", "a/b", "n:1", "ünï", strings.Repeat("a", 129)} {
+		req := createReq(nil, pool24)
+		req.NetworkID = id
+		_, err := parseNetworkConfig(req)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "network id") {
+			t.Errorf("id %q: got %v, want an invalid-input error naming the network id", id, err)
+		}
+	}
+	for _, id := range []string{"n1", "net-a", "ko1m1zcvtgr5k8lyqqde2f2lk", strings.Repeat("ab", 32)} {
+		req := createReq(nil, pool24)
+		req.NetworkID = id
+		if _, err := parseNetworkConfig(req); err != nil {
+			t.Errorf("id %q: %v", id, err)
+		}
+	}
+}

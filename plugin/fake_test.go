@@ -1,8 +1,10 @@
 package plugin
 
 import (
+	"fmt"
 	"io"
 	"net/netip"
+	"regexp"
 	"sync"
 	"time"
 
@@ -49,17 +51,37 @@ var (
 	fakeAddress = netip.MustParsePrefix("10.1.0.2/24")
 )
 
+// idForm is dockerd's network and endpoint ids, with room to spare.
+var idForm = regexp.MustCompile(`^[0-9A-Za-z._-]{1,128}$`)
+
+// record notes a call whose network and endpoint ids are ids.
 func (f *recorder) record(method string, req any, ids ...string) error {
+	for _, id := range ids {
+		if !idForm.MatchString(id) {
+			f.broken(fmt.Sprintf("%s with id %q", method, id))
+		}
+	}
+	return f.recordIPAM(method, req)
+}
+
+// recordIPAM notes a call whose required values are need.
+func (f *recorder) recordIPAM(method string, req any, need ...string) error {
 	time.Sleep(f.delay)
+	for _, v := range need {
+		if v == "" {
+			f.broken(method + " without a required value")
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, recorded{method, req})
-	for _, id := range ids {
-		if id == "" {
-			f.malformed = append(f.malformed, method+" with an empty id")
-		}
-	}
 	return f.err
+}
+
+func (f *recorder) broken(what string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.malformed = append(f.malformed, what)
 }
 
 // last returns the calls recorded so far and forgets them.
@@ -74,9 +96,7 @@ func (f *recorder) take() []recorded {
 func (f *recorder) CreateNetwork(r *network.CreateNetworkRequest) error {
 	for _, d := range append(append([]*network.IPAMData{}, r.IPv4Data...), r.IPv6Data...) {
 		if d == nil {
-			f.mu.Lock()
-			f.malformed = append(f.malformed, "CreateNetwork with a null IPAMData")
-			f.mu.Unlock()
+			f.broken("CreateNetwork with a null IPAMData")
 		}
 	}
 	return f.record("CreateNetwork", r, r.NetworkID)
@@ -88,9 +108,7 @@ func (f *recorder) DeleteNetwork(r *network.DeleteNetworkRequest) error {
 
 func (f *recorder) CreateEndpoint(r *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
 	if r.Interface == nil {
-		f.mu.Lock()
-		f.malformed = append(f.malformed, "CreateEndpoint without Interface")
-		f.mu.Unlock()
+		f.broken("CreateEndpoint without Interface")
 	}
 	if err := f.record("CreateEndpoint", r, r.NetworkID, r.EndpointID); err != nil {
 		return nil, err
@@ -145,23 +163,23 @@ func (f *recorder) AllocateNetwork(r *network.AllocateNetworkRequest) (map[strin
 func (f *recorder) FreeNetwork(id string) error { return f.record("FreeNetwork", id, id) }
 
 func (f *recorder) RequestPool(r ipam.PoolRequest) (ipam.Pool, error) {
-	if err := f.record("RequestPool", r); err != nil {
+	if err := f.recordIPAM("RequestPool", r); err != nil {
 		return ipam.Pool{}, err
 	}
 	return fakePool, nil
 }
 
-func (f *recorder) ReleasePool(id string) error { return f.record("ReleasePool", id, id) }
+func (f *recorder) ReleasePool(id string) error { return f.recordIPAM("ReleasePool", id, id) }
 
 func (f *recorder) RequestAddress(r ipam.AddressRequest) (netip.Prefix, error) {
-	if err := f.record("RequestAddress", r, r.PoolID); err != nil {
+	if err := f.recordIPAM("RequestAddress", r, r.PoolID); err != nil {
 		return netip.Prefix{}, err
 	}
 	return fakeAddress, nil
 }
 
 func (f *recorder) ReleaseAddress(poolID, address string) error {
-	return f.record("ReleaseAddress", releaseAddressCall{poolID, address}, poolID, address)
+	return f.recordIPAM("ReleaseAddress", releaseAddressCall{poolID, address}, poolID, address)
 }
 
 // newRecorded returns a Server whose backends are a recorder.

@@ -313,9 +313,41 @@ func TestNulls(t *testing.T) {
 	}
 }
 
-// endless is a JSON body that goes on for n bytes, counting what is read.
+// TestOddIDs: network and endpoint ids name links; one no dockerd makes is
+// refused before it reaches the driver.
+func TestOddIDs(t *testing.T) {
+	long := strings.Repeat("a", 129)
+	for _, c := range []struct{ path, body, err string }{
+		{"/NetworkDriver.CreateNetwork", `{"NetworkID":"0000000 0"}`, `CreateNetwork request with NetworkID "0000000 0"`},
+		{"/NetworkDriver.CreateNetwork", `{"NetworkID":"../../x"}`, `CreateNetwork request with NetworkID "../../x"`},
+		{"/NetworkDriver.CreateEndpoint", `{"NetworkID":"n1","EndpointID":"e:1","Interface":{}}`, `CreateEndpoint request with EndpointID "e:1"`},
+		{"/NetworkDriver.Join", `{"NetworkID":"n1","EndpointID":"é1"}`, `Join request with EndpointID "é1"`},
+		{"/NetworkDriver.DeleteNetwork", `{"NetworkID":"` + long + `"}`, "DeleteNetwork request with NetworkID"},
+		{"/NetworkDriver.AllocateNetwork", `{"NetworkID":"a\nb"}`, `AllocateNetwork request with NetworkID "a\nb"`},
+	} {
+		s, f := newRecorded()
+		wantErrReply(t, post(s, c.path, c.body), http.StatusBadRequest, c.err, "dockerd's ids are")
+		if got := f.take(); len(got) > 0 {
+			t.Errorf("%s %s reached the backends", c.path, c.body)
+		}
+	}
+	// Swarm network ids (base 36) and weft's tests' ids pass.
+	s, f := newRecorded()
+	for _, id := range []string{"ko1m1zcvtgr5k8lyqqde2f2lk", "net-a", strings.Repeat("0f", 32)} {
+		if a := post(s, "/NetworkDriver.DeleteNetwork", `{"NetworkID":"`+id+`"}`); a.status != http.StatusOK {
+			t.Errorf("id %s: %d %s", id, a.status, a.raw)
+		}
+	}
+	if len(f.malformed) > 0 {
+		t.Errorf("malformed: %v", f.malformed)
+	}
+}
+
+// endless is a body of n bytes, prefix then fill ('a' if zero), made as
+// it is read; read counts what was.
 type endless struct {
 	prefix []byte
+	fill   byte
 	n      int64
 	read   int64
 }
@@ -324,12 +356,16 @@ func (e *endless) Read(p []byte) (int, error) {
 	if e.read >= e.n {
 		return 0, io.EOF
 	}
+	fill := e.fill
+	if fill == 0 {
+		fill = 'a'
+	}
 	p = p[:min(int64(len(p)), e.n-e.read)]
 	for i := range p {
 		if e.read+int64(i) < int64(len(e.prefix)) {
 			p[i] = e.prefix[e.read+int64(i)]
 		} else {
-			p[i] = 'a'
+			p[i] = fill
 		}
 	}
 	e.read += int64(len(p))
