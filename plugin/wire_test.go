@@ -361,12 +361,12 @@ func (e *endless) Read(p []byte) (int, error) {
 		fill = 'a'
 	}
 	p = p[:min(int64(len(p)), e.n-e.read)]
-	for i := range p {
-		if e.read+int64(i) < int64(len(e.prefix)) {
-			p[i] = e.prefix[e.read+int64(i)]
-		} else {
-			p[i] = fill
-		}
+	done := 0
+	if e.read < int64(len(e.prefix)) {
+		done = copy(p, e.prefix[e.read:])
+	}
+	for i := done; i < len(p); i++ {
+		p[i] = fill
 	}
 	e.read += int64(len(p))
 	return len(p), nil
