@@ -89,9 +89,9 @@ func TestTimeouts(t *testing.T) {
 			t.Errorf("%s: connection closed after %v, want within %v", name, took, limit)
 		}
 	}
-	closedWithin("half a header", "POST /NetworkDriver.DeleteNetwork HTTP/1.1\r\nHost: x\r\n", 2*time.Second)
-	closedWithin("half a body", "POST /NetworkDriver.DeleteNetwork HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"Net", 2*time.Second)
-	closedWithin("nothing", "", 2*time.Second)
+	closedWithin("half a header", "POST /NetworkDriver.DeleteNetwork HTTP/1.1\r\nHost: x\r\n", 5*time.Second)
+	closedWithin("half a body", "POST /NetworkDriver.DeleteNetwork HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"Net", 5*time.Second)
+	closedWithin("nothing", "", 5*time.Second)
 
 	// An idle kept-alive connection is closed after the idle timeout.
 	c, err := net.Dial("unix", sock)
@@ -112,8 +112,8 @@ func TestTimeouts(t *testing.T) {
 	}
 	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := br.ReadByte(); err != io.EOF || time.Since(start) > 2*time.Second {
-		t.Errorf("idle connection: %v after %v, want EOF within 2s", err, time.Since(start))
+	if _, err := br.ReadByte(); err != io.EOF || time.Since(start) > 5*time.Second {
+		t.Errorf("idle connection: %v after %v, want EOF within 5s", err, time.Since(start))
 	}
 
 	// A call slower than the read timeout is answered.
