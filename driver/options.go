@@ -142,6 +142,11 @@ func optionError(opt, value, accepted string) error {
 // parseNetworkConfig turns CreateNetwork's request into a NetworkConfig,
 // rejecting anything a user could have typed wrong.
 func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error) {
+	// Link names are made from the id: one with a space or a slash would
+	// make names the kernel refuses.
+	if !validID(req.NetworkID) {
+		return NetworkConfig{}, errdefs.Errorf(ErrInvalid, "network id %q: expected up to %d letters, digits, '-', '_' or '.', as dockerd's ids are", req.NetworkID, maxIDLen)
+	}
 	cfg := NetworkConfig{
 		Mode:        ModeBridge,
 		Bridge:      link.BridgeName(req.NetworkID),
@@ -481,9 +486,11 @@ func parseIPAMData(data []*network.IPAMData, v6 bool) ([]Subnet, error) {
 		family = "IPv6"
 	}
 	var subnets []Subnet
-	for _, d := range data {
+	for i, d := range data {
+		// dockerd never sends null here; refusing it keeps every later
+		// reader of the request (host_shim, swarm pools) free of nil checks.
 		if d == nil {
-			continue
+			return nil, errdefs.Errorf(ErrInvalid, "%sData entry %d is null: expected the subnet and gateway the IPAM driver allocated", family, i+1)
 		}
 		pool, err := netip.ParsePrefix(d.Pool)
 		if err != nil || pool.Addr().Is6() != v6 {
@@ -523,6 +530,24 @@ func parseAddrOrPrefix(s string, bits int) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, bits), nil
+}
+
+// maxIDLen bounds a network id; dockerd's are 64 (local) or 25 (swarm)
+// characters.
+const maxIDLen = 128
+
+// validID reports whether id can be a network id: dockerd's are hex or
+// base 36.
+func validID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlnum(s string) bool {

@@ -122,3 +122,57 @@ func TestMACFromIPv4(t *testing.T) {
 		t.Fatalf("mac = %s, want Docker's 02:42:ac:12:00:02", got)
 	}
 }
+
+// TestParseNetworkConfigNullIPAMData: a null entry in IPv4Data or IPv6Data
+// (hostile or broken input) is refused with an error, never dereferenced;
+// with host_shim it reached three places that did.
+func TestParseNetworkConfigNullIPAMData(t *testing.T) {
+	shim := map[string]interface{}{OptMode: ModeMacvlan, OptHostShim: "10.1.0.250"}
+	shim6 := map[string]interface{}{OptMode: ModeMacvlan, OptHostShim: "fd00:1::fa"}
+	v6 := &network.IPAMData{Pool: "fd00:1::/64", Gateway: "fd00:1::1/64"}
+	tests := []struct {
+		name    string
+		generic map[string]interface{}
+		v4, v6  []*network.IPAMData
+		want    string
+	}{
+		{"v4 only entry", nil, []*network.IPAMData{nil}, nil, "IPv4Data entry 1 is null"},
+		{"v4 second entry", shim, []*network.IPAMData{pool24, nil}, nil, "IPv4Data entry 2 is null"},
+		{"v4 with host_shim", shim, []*network.IPAMData{nil}, nil, "IPv4Data entry 1 is null"},
+		{"v6 with host_shim", shim6, []*network.IPAMData{pool24}, []*network.IPAMData{nil, v6}, "IPv6Data entry 1 is null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := createReq(tt.generic, tt.v4...)
+			req.IPv6Data = tt.v6
+			if tt.v6 != nil {
+				req.Options[keyEnableIPv6] = true
+			}
+			_, err := parseNetworkConfig(req)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an invalid-input error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseNetworkConfigID: link names are made from the network id, so
+// an id no dockerd sends (found by FuzzNetworkOptions: "0000000 0" made
+// the bridge name "wf-0000000 0") is refused.
+func TestParseNetworkConfigID(t *testing.T) {
+	for _, id := range []string{"", "0000000 0", "../../etc", "a/b", "n:1", "ünï", strings.Repeat("a", 129)} {
+		req := createReq(nil, pool24)
+		req.NetworkID = id
+		_, err := parseNetworkConfig(req)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "network id") {
+			t.Errorf("id %q: got %v, want an invalid-input error naming the network id", id, err)
+		}
+	}
+	for _, id := range []string{"n1", "net-a", "ko1m1zcvtgr5k8lyqqde2f2lk", strings.Repeat("ab", 32)} {
+		req := createReq(nil, pool24)
+		req.NetworkID = id
+		if _, err := parseNetworkConfig(req); err != nil {
+			t.Errorf("id %q: %v", id, err)
+		}
+	}
+}

@@ -60,7 +60,10 @@ func (s *Service) RequestAddress(req AddressRequest) (netip.Prefix, error) {
 	}
 
 	err := s.st.Update(func(tx *store.Tx) error {
-		if dynamic && serial {
+		// Every dynamic allocation moves the cursor serial requests
+		// continue from, also in a pool that is not serial itself: store
+		// it, so a restart continues where this process would have.
+		if dynamic {
 			if err := tx.Put(poolKind, p.id, p.record(x)); err != nil {
 				return err
 			}

@@ -293,3 +293,18 @@ func TestFillThroughService(t *testing.T) {
 	_, err := e.s.RequestAddress(AddressRequest{PoolID: p.ID})
 	wantErr(t, err, ErrExhausted)
 }
+
+// BenchmarkRequestAddress is the durable path of `make bench`'s IPAM phase:
+// one RequestAddress, committed to a store on disk, per iteration.
+func BenchmarkRequestAddress(b *testing.B) {
+	e := newEnv(b)
+	p, err := e.s.RequestPool(PoolRequest{Pool: "10.0.0.0/16"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := e.s.RequestAddress(AddressRequest{PoolID: p.ID}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -7,10 +7,8 @@ import (
 	"time"
 )
 
-// denseBits is the host bits of the largest pool tracked with a bitmap
-// (2^24 addresses in 2 MiB, e.g. a v4 /8). Larger pools, such as a v6 /64,
-// use a sparse set.
-const denseBits = 24
+// maxFill bounds FillBenchmark.
+const maxFill = 1 << 24
 
 // allocator is the in-memory bookkeeping of one pool: which addresses are in
 // use and which one to hand out next. It knows nothing about the store.
@@ -51,8 +49,8 @@ func newAllocator(pool, sub netip.Prefix) *allocator {
 	}
 	a.empty = a.reserved(a.lo) != ""
 	a.hint = a.lo
-	if pool.Addr().BitLen()-pool.Bits() <= denseBits {
-		a.used = newDenseSet(pool)
+	if pool.Addr().BitLen()-pool.Bits() <= 64 {
+		a.used = newChunkSet(pool)
 	} else {
 		a.used = sparseSet{}
 	}
@@ -135,12 +133,12 @@ func (a *allocator) release(x netip.Addr) {
 // FillBenchmark allocates every address of prefix, one by one, with the
 // in-memory allocator alone (no store) and returns the time it took and the
 // number of addresses handed out. It is meant for small enough pools (say up
-// to a /16); it stops after 2^24 addresses.
+// to a /16); it stops after maxFill addresses.
 func FillBenchmark(prefix netip.Prefix) (time.Duration, int) {
 	a := newAllocator(prefix.Masked(), netip.Prefix{})
 	start := time.Now()
 	n := 0
-	for n < 1<<denseBits {
+	for n < maxFill {
 		x, ok := a.next(false)
 		if !ok {
 			break
@@ -160,54 +158,129 @@ type addrSet interface {
 	firstFree(from, to netip.Addr) (netip.Addr, bool)
 }
 
-// denseSet is a bitmap over every address of a pool of at most denseBits
-// host bits.
-type denseSet struct {
-	base netip.Addr
-	bits []uint64
+// chunkBits is how many addresses one chunk of a chunkSet covers: 128
+// bytes of bitmap, so an address used alone costs little and a filled
+// range about 1.3 bits per address.
+const chunkBits = 1024
+
+// chunk is the bitmap of chunkBits consecutive addresses.
+type chunk struct {
+	used int // bits set
+	bits [chunkBits / 64]uint64
 }
 
-func newDenseSet(pool netip.Prefix) *denseSet {
-	n := uint64(1) << (pool.Addr().BitLen() - pool.Bits())
-	return &denseSet{base: pool.Addr(), bits: make([]uint64, (n+63)/64)}
+// chunkSet is a bitmap over a pool of at most 64 host bits, cut in chunks
+// that exist only while one of their addresses is in use: its memory
+// follows what is allocated, not the pool's size (a v6 /104 has 2^24
+// addresses; a bitmap of all of them is 2 MiB).
+type chunkSet struct {
+	base    netip.Addr // the pool's first address
+	baseLow uint64     // low64(base)
+	chunks  map[uint64]*chunk
+	// last and lastIdx cache the chunk used last: filling a pool, and
+	// every lowest-first search, stays in one chunk for chunkBits steps.
+	last    *chunk
+	lastIdx uint64
 }
 
-func (d *denseSet) off(x netip.Addr) uint64 { return low64(x) - low64(d.base) }
-
-func (d *denseSet) has(x netip.Addr) bool {
-	o := d.off(x)
-	return d.bits[o/64]&(1<<(o%64)) != 0
+func newChunkSet(pool netip.Prefix) *chunkSet {
+	base := pool.Masked().Addr()
+	return &chunkSet{base: base, baseLow: low64(base), chunks: map[uint64]*chunk{}}
 }
 
-func (d *denseSet) add(x netip.Addr) {
-	o := d.off(x)
-	d.bits[o/64] |= 1 << (o % 64)
+// off is x's offset in the pool.
+func (s *chunkSet) off(x netip.Addr) uint64 { return low64(x) - s.baseLow }
+
+// at is the address at offset o.
+func (s *chunkSet) at(o uint64) netip.Addr { return withLow64(s.base, s.baseLow+o) }
+
+// chunk returns chunk idx, nil if none of its addresses is in use.
+func (s *chunkSet) chunk(idx uint64) *chunk {
+	if s.last != nil && s.lastIdx == idx {
+		return s.last
+	}
+	c := s.chunks[idx]
+	if c != nil {
+		s.last, s.lastIdx = c, idx
+	}
+	return c
 }
 
-func (d *denseSet) remove(x netip.Addr) {
-	o := d.off(x)
-	d.bits[o/64] &^= 1 << (o % 64)
+func (s *chunkSet) has(x netip.Addr) bool {
+	o := s.off(x)
+	c := s.chunk(o / chunkBits)
+	return c != nil && c.bits[o%chunkBits/64]&(1<<(o%64)) != 0
 }
 
-func (d *denseSet) firstFree(from, to netip.Addr) (netip.Addr, bool) {
-	f, t := d.off(from), d.off(to)
-	for i := f; i <= t; {
-		w := i / 64
-		word := d.bits[w] | (1<<(i%64) - 1) // bits below i count as used
-		if word == ^uint64(0) {
-			i = (w + 1) * 64
-			continue
+func (s *chunkSet) add(x netip.Addr) {
+	o := s.off(x)
+	idx := o / chunkBits
+	c := s.chunk(idx)
+	if c == nil {
+		c = &chunk{}
+		s.chunks[idx] = c
+		s.last, s.lastIdx = c, idx
+	}
+	w, bit := o%chunkBits/64, uint64(1)<<(o%64)
+	if c.bits[w]&bit == 0 {
+		c.bits[w] |= bit
+		c.used++
+	}
+}
+
+func (s *chunkSet) remove(x netip.Addr) {
+	o := s.off(x)
+	idx := o / chunkBits
+	c := s.chunk(idx)
+	if c == nil {
+		return
+	}
+	w, bit := o%chunkBits/64, uint64(1)<<(o%64)
+	if c.bits[w]&bit == 0 {
+		return
+	}
+	c.bits[w] &^= bit
+	if c.used--; c.used == 0 {
+		delete(s.chunks, idx)
+		if s.last == c {
+			s.last = nil
 		}
-		free := w*64 + uint64(bits.TrailingZeros64(^word))
-		if free > t {
+	}
+}
+
+func (s *chunkSet) firstFree(from, to netip.Addr) (netip.Addr, bool) {
+	i, t := s.off(from), s.off(to)
+	for i <= t {
+		idx := i / chunkBits
+		c := s.chunk(idx)
+		if c == nil {
+			return s.at(i), true // nothing of this chunk is in use
+		}
+		for w := i % chunkBits / 64; w < chunkBits/64; w++ {
+			word := c.bits[w]
+			if w == i%chunkBits/64 {
+				word |= 1<<(i%64) - 1 // bits below i count as used
+			}
+			if word == ^uint64(0) {
+				continue
+			}
+			free := idx*chunkBits + w*64 + uint64(bits.TrailingZeros64(^word))
+			if free > t {
+				return netip.Addr{}, false
+			}
+			return s.at(free), true
+		}
+		next := (idx + 1) * chunkBits
+		if next == 0 { // past the end of a 64-bit pool
 			break
 		}
-		return withLow64(d.base, low64(d.base)+free), true
+		i = next
 	}
 	return netip.Addr{}, false
 }
 
-// sparseSet holds the used addresses of a pool too large for a bitmap.
+// sparseSet holds the used addresses of a pool with more than 64 host bits,
+// beyond what a chunkSet's offsets cover.
 type sparseSet map[netip.Addr]struct{}
 
 func (s sparseSet) has(x netip.Addr) bool { _, ok := s[x]; return ok }

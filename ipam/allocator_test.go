@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -85,53 +86,130 @@ func TestAllocatorLowestFirstAndSerial(t *testing.T) {
 	}
 }
 
-// TestDenseSparseAgree runs the same random operations on a bitmap-backed and
-// a map-backed allocator and expects identical answers.
-func TestDenseSparseAgree(t *testing.T) {
-	pool := netip.MustParsePrefix("10.1.0.0/22")
-	sub := netip.MustParsePrefix("10.1.1.0/24")
-	for _, serial := range []bool{false, true} {
-		dense := newAllocator(pool, sub)
-		sparse := newAllocator(pool, sub)
-		sparse.used = sparseSet{}
-		rng := rand.New(rand.NewPCG(1, 2))
-		var held []netip.Addr
-		for i := 0; i < 5000; i++ {
-			if len(held) > 0 && rng.IntN(3) == 0 {
-				j := rng.IntN(len(held))
-				dense.release(held[j])
-				sparse.release(held[j])
-				held = append(held[:j], held[j+1:]...)
-				continue
+// TestSetsAgree runs the same random operations on a chunk-backed and a
+// map-backed allocator and expects identical answers; the pools span
+// several chunks.
+func TestSetsAgree(t *testing.T) {
+	for _, c := range []struct{ pool, sub string }{
+		{"10.1.0.0/22", "10.1.1.0/24"},
+		{"10.1.0.0/20", ""},
+		{"fd00::/116", "fd00::400/118"},
+	} {
+		pool := netip.MustParsePrefix(c.pool)
+		var sub netip.Prefix
+		if c.sub != "" {
+			sub = netip.MustParsePrefix(c.sub)
+		}
+		for _, serial := range []bool{false, true} {
+			chunked := newAllocator(pool, sub)
+			if _, ok := chunked.used.(*chunkSet); !ok {
+				t.Fatalf("%s uses %T", pool, chunked.used)
 			}
-			x1, ok1 := dense.next(serial)
-			x2, ok2 := sparse.next(serial)
-			if x1 != x2 || ok1 != ok2 {
-				t.Fatalf("step %d: dense %s %v, sparse %s %v", i, x1, ok1, x2, ok2)
-			}
-			if ok1 {
-				dense.take(x1, true)
-				sparse.take(x2, true)
-				held = append(held, x1)
+			sparse := newAllocator(pool, sub)
+			sparse.used = sparseSet{}
+			rng := rand.New(rand.NewPCG(1, 2))
+			var held []netip.Addr
+			for i := 0; i < 20000; i++ {
+				if len(held) > 0 && rng.IntN(3) == 0 {
+					j := rng.IntN(len(held))
+					chunked.release(held[j])
+					sparse.release(held[j])
+					held = append(held[:j], held[j+1:]...)
+					continue
+				}
+				x1, ok1 := chunked.next(serial)
+				x2, ok2 := sparse.next(serial)
+				if x1 != x2 || ok1 != ok2 {
+					t.Fatalf("%s serial=%v step %d: chunks %s %v, map %s %v", pool, serial, i, x1, ok1, x2, ok2)
+				}
+				if ok1 {
+					chunked.take(x1, true)
+					sparse.take(x2, true)
+					held = append(held, x1)
+				}
 			}
 		}
 	}
 }
 
-func TestSparseV6Fill(t *testing.T) {
-	a := newAllocator(netip.MustParsePrefix("fd00::/64"), netip.Prefix{})
-	if _, ok := a.used.(sparseSet); !ok {
-		t.Fatalf("a /64 must use the sparse set, got %T", a.used)
+// TestChunkSetMemory: a chunk exists only while one of its addresses is in
+// use.
+func TestChunkSetMemory(t *testing.T) {
+	a := newAllocator(netip.MustParsePrefix("fd00::/104"), netip.Prefix{})
+	set := a.used.(*chunkSet)
+	if len(set.chunks) != 0 {
+		t.Fatalf("an empty pool holds %d chunks", len(set.chunks))
 	}
-	for i := 1; i <= 1000; i++ {
-		x, ok := a.next(false)
-		if !ok {
-			t.Fatal("exhausted")
-		}
-		if want := withLow64(netip.MustParseAddr("fd00::"), uint64(i)); x != want {
-			t.Fatalf("got %s, want %s", x, want)
-		}
+	far := netip.MustParseAddr("fd00::ff:fffe")
+	for range 3000 {
+		x, _ := a.next(false)
 		a.take(x, true)
+	}
+	a.take(far, false)
+	if len(set.chunks) != 4 { // 3000 from the start, and one far away
+		t.Fatalf("%d chunks for 3000 consecutive addresses and one more", len(set.chunks))
+	}
+	for i := 1; i <= 3000; i++ {
+		a.release(withLow64(netip.MustParseAddr("fd00::"), uint64(i)))
+	}
+	if len(set.chunks) != 1 || !a.has(far) {
+		t.Fatalf("after releasing: %d chunks, far in use %v", len(set.chunks), a.has(far))
+	}
+	a.release(far)
+	a.release(far) // twice: nothing to do
+	if len(set.chunks) != 0 || a.has(far) {
+		t.Fatalf("an emptied pool holds %d chunks", len(set.chunks))
+	}
+}
+
+// TestChunkSetEnd: searches at the very end of a 64-bit pool stop there.
+func TestChunkSetEnd(t *testing.T) {
+	pool := netip.MustParsePrefix("fd00::/64")
+	set := newChunkSet(pool)
+	last := lastAddr(pool)
+	from := withLow64(last, ^uint64(0)-2*chunkBits+1) // the last two chunks
+	for x := from; ; x = x.Next() {
+		set.add(x)
+		if x == last {
+			break
+		}
+	}
+	if x, ok := set.firstFree(from, last); ok {
+		t.Fatalf("found %s free in a full range", x)
+	}
+	set.remove(last)
+	if x, ok := set.firstFree(from, last); !ok || x != last {
+		t.Fatalf("got %s %v, want %s", x, ok, last)
+	}
+	if x, ok := set.firstFree(last, last); !ok || x != last {
+		t.Fatalf("got %s %v, want %s", x, ok, last)
+	}
+}
+
+func TestSetKinds(t *testing.T) {
+	for prefix, want := range map[string]string{
+		"10.0.0.0/8": "*ipam.chunkSet", "0.0.0.0/0": "*ipam.chunkSet", "fd00::/104": "*ipam.chunkSet",
+		"fd00::/64": "*ipam.chunkSet", "fd00::/63": "ipam.sparseSet", "fd00::/48": "ipam.sparseSet",
+	} {
+		if got := fmt.Sprintf("%T", newAllocator(netip.MustParsePrefix(prefix), netip.Prefix{}).used); got != want {
+			t.Errorf("%s uses %s, want %s", prefix, got, want)
+		}
+	}
+}
+
+func TestV6Fill(t *testing.T) {
+	for _, prefix := range []string{"fd00::/64", "fd00::/48"} {
+		a := newAllocator(netip.MustParsePrefix(prefix), netip.Prefix{})
+		for i := 1; i <= 3000; i++ {
+			x, ok := a.next(false)
+			if !ok {
+				t.Fatal("exhausted")
+			}
+			if want := withLow64(netip.MustParseAddr("fd00::"), uint64(i)); x != want {
+				t.Fatalf("%s: got %s, want %s", prefix, x, want)
+			}
+			a.take(x, true)
+		}
 	}
 }
 

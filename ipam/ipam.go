@@ -100,7 +100,7 @@ type pool struct {
 func (p *pool) repeatable() bool { return p.space == GlobalSpace || p.swarmCopy }
 
 // record is the pool's stored form; last is the address last handed out
-// serially, if any.
+// dynamically, if any.
 func (p *pool) record(last netip.Addr) poolRecord {
 	r := poolRecord{Serial: p.serial, SwarmCopy: p.swarmCopy}
 	if last.IsValid() {
@@ -114,8 +114,8 @@ func (p *pool) record(last netip.Addr) poolRecord {
 type poolRecord struct {
 	Serial    bool `json:"serial,omitempty"`
 	SwarmCopy bool `json:"swarm_copy,omitempty"`
-	// Last is the last address handed out dynamically; kept only for
-	// serial pools, so serial allocation continues after a restart.
+	// Last is the last address handed out dynamically, so serial
+	// allocation continues after a restart where it would have.
 	Last string `json:"last,omitempty"`
 }
 

@@ -14,13 +14,13 @@ import (
 
 // testEnv is a Service on a store in a temporary directory.
 type testEnv struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	st   *store.Store
 	s    *Service
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, path: filepath.Join(t.TempDir(), "state.db")}
 	e.open()

@@ -32,7 +32,11 @@ type defaultRange struct {
 	bits int // prefix length of each pool cut from base
 }
 
-// Default pools, as in Docker's default IPAM, plus a fixed ULA /48 for v6.
+// Default pools, as in Docker's default IPAM, plus a fixed ULA /48 per
+// space for v6. The spaces' blocks are disjoint: a swarm node holds
+// networks of both, and two bridges with one prefix break routing. (Up to
+// now both spaces took v6 defaults from the local block; pools cut from it
+// then stay valid, and pickDefault goes around them.)
 var (
 	localV4Defaults = func() []defaultRange {
 		var r []defaultRange
@@ -42,13 +46,16 @@ var (
 		return append(r, defaultRange{netip.MustParsePrefix("192.168.0.0/16"), 20})
 	}()
 	globalV4Defaults = []defaultRange{{netip.MustParsePrefix("10.0.0.0/8"), 24}}
-	v6Defaults       = []defaultRange{{netip.MustParsePrefix("fd77:6566:7400::/48"), 64}}
+	localV6Defaults  = []defaultRange{{netip.MustParsePrefix("fd77:6566:7400::/48"), 64}}
+	globalV6Defaults = []defaultRange{{netip.MustParsePrefix("fd77:6566:7401::/48"), 64}}
 )
 
 func defaultRanges(space string, v6 bool) ([]defaultRange, string) {
 	switch {
+	case v6 && space == GlobalSpace:
+		return globalV6Defaults, "fd77:6566:7401::/48 (as /64s)"
 	case v6:
-		return v6Defaults, "fd77:6566:7400::/48 (as /64s)"
+		return localV6Defaults, "fd77:6566:7400::/48 (as /64s)"
 	case space == GlobalSpace:
 		return globalV4Defaults, "10.0.0.0/8 (as /24s)"
 	default:
@@ -193,11 +200,12 @@ func parsePoolRequest(req PoolRequest) (netip.Prefix, netip.Prefix, error) {
 	return prefix, sub, nil
 }
 
-// overlapping returns the lowest pool of space overlapping prefix, or nil.
+// overlapping returns the lowest pool of space ("": any space) overlapping
+// prefix, or nil.
 func (s *Service) overlapping(space string, prefix netip.Prefix) *pool {
 	var found *pool
 	for _, p := range s.pools {
-		if p.space == space && p.prefix.Overlaps(prefix) &&
+		if (space == "" || p.space == space) && p.prefix.Overlaps(prefix) &&
 			(found == nil || p.prefix.Addr().Less(found.prefix.Addr())) {
 			found = p
 		}
@@ -206,12 +214,13 @@ func (s *Service) overlapping(space string, prefix netip.Prefix) *pool {
 }
 
 // pickDefault returns the first default pool of space and family that
-// overlaps no pool of space.
+// overlaps no pool weft holds, in either space: a swarm node has bridges
+// of both, and a default is weft's choice, so it never picks a clash.
 func (s *Service) pickDefault(space string, v6 bool) (netip.Prefix, error) {
 	ranges, desc := defaultRanges(space, v6)
 	for _, r := range ranges {
 		for c := netip.PrefixFrom(r.base.Addr(), r.bits); c.IsValid() && r.base.Contains(c.Addr()); {
-			other := s.overlapping(space, c)
+			other := s.overlapping("", c)
 			if other == nil {
 				return c, nil
 			}
@@ -307,11 +316,7 @@ func (s *Service) MarkSwarmCopy(space string, prefix netip.Prefix) error {
 		if p.space != space || p.prefix != prefix || p.swarmCopy {
 			continue
 		}
-		var last netip.Addr // the serial cursor the store already has
-		if p.serial {
-			last = p.alloc.cursor
-		}
-		rec := p.record(last)
+		rec := p.record(p.alloc.cursor) // the cursor the store already has
 		rec.SwarmCopy = true
 		if err := s.st.Update(func(tx *store.Tx) error { return tx.Put(poolKind, p.id, rec) }); err != nil {
 			return fmt.Errorf("store pool %s: %w", p.id, err)

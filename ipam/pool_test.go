@@ -182,8 +182,14 @@ func TestDefaultPools(t *testing.T) {
 	})
 	t.Run("v6", func(t *testing.T) {
 		e := newEnv(t)
-		for _, space := range []string{LocalSpace, GlobalSpace} {
-			for _, w := range []string{"fd77:6566:7400::/64", "fd77:6566:7400:1::/64", "fd77:6566:7400:2::/64"} {
+		// The spaces' v6 defaults come from different blocks: the first
+		// local and the first swarm network without --subnet used to get
+		// the same /64, two bridges with one prefix on a swarm node.
+		for space, want := range map[string][]string{
+			LocalSpace:  {"fd77:6566:7400::/64", "fd77:6566:7400:1::/64", "fd77:6566:7400:2::/64"},
+			GlobalSpace: {"fd77:6566:7401::/64", "fd77:6566:7401:1::/64", "fd77:6566:7401:2::/64"},
+		} {
+			for _, w := range want {
 				if p := e.pool(PoolRequest{AddressSpace: space, V6: true}); p.Prefix.String() != w {
 					t.Fatalf("%s: got %s, want %s", space, p.Prefix, w)
 				}
@@ -195,6 +201,30 @@ func TestDefaultPools(t *testing.T) {
 		if got := e.addr(AddressRequest{PoolID: "LocalDefault/fd77:6566:7400:1::/64"}); got != "fd77:6566:7400:1::2/64" {
 			t.Fatalf("v6 address %s", got)
 		}
+	})
+	t.Run("defaults skip the other space's pools", func(t *testing.T) {
+		e := newEnv(t)
+		// A user's --subnet in the other space's block, and a swarm pool
+		// an earlier weft cut from the shared block, are both skipped.
+		e.pool(PoolRequest{AddressSpace: GlobalSpace, Pool: "fd77:6566:7400::/64", V6: true})
+		e.pool(PoolRequest{Pool: "fd77:6566:7401::/63", V6: true})
+		e.pool(PoolRequest{Pool: "10.0.0.0/23"})
+		e.pool(PoolRequest{AddressSpace: GlobalSpace, Pool: "172.17.0.0/24"})
+		for _, c := range []struct {
+			req  PoolRequest
+			want string
+		}{
+			{PoolRequest{V6: true}, "fd77:6566:7400:1::/64"},
+			{PoolRequest{AddressSpace: GlobalSpace, V6: true}, "fd77:6566:7401:2::/64"},
+			{PoolRequest{}, "172.18.0.0/16"},
+			{PoolRequest{AddressSpace: GlobalSpace}, "10.0.2.0/24"},
+		} {
+			if p := e.pool(c.req); p.Prefix.String() != c.want {
+				t.Errorf("%+v: got %s, want %s", c.req, p.Prefix, c.want)
+			}
+		}
+		// An explicit --subnet may still overlap the other space's pools.
+		e.pool(PoolRequest{Pool: "fd77:6566:7401:2::/64", V6: true})
 	})
 }
 

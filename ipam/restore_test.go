@@ -214,3 +214,53 @@ func TestSwarmCopyRecreated(t *testing.T) {
 	_, err = e.s.RequestAddress(AddressRequest{PoolID: plain.ID, Address: "10.90.0.1", Options: gwOpts})
 	wantErr(t, err, ErrConflict, "address 10.90.0.1 is already in use")
 }
+
+// TestOldSharedV6DefaultSurvives: a swarm pool an earlier weft cut from
+// the v6 block both spaces then shared stays where it is across a restart
+// (a running network must not move), and new defaults of either space go
+// around it.
+func TestOldSharedV6DefaultSurvives(t *testing.T) {
+	e := newEnv(t)
+	old := e.pool(PoolRequest{AddressSpace: GlobalSpace, Pool: "fd77:6566:7400::/64", V6: true})
+	e.addr(AddressRequest{PoolID: old.ID, Options: gwOpts})
+	e.reopen()
+	if got := e.addr(AddressRequest{PoolID: old.ID, Address: "fd77:6566:7400::1", Options: gwOpts}); got != "fd77:6566:7400::1/64" {
+		t.Fatalf("the old pool's gateway after a restart: %s", got)
+	}
+	if got := e.addr(AddressRequest{PoolID: old.ID}); got != "fd77:6566:7400::2/64" {
+		t.Fatalf("the old pool's next address: %s", got)
+	}
+	if p := e.pool(PoolRequest{V6: true}); p.Prefix.String() != "fd77:6566:7400:1::/64" {
+		t.Fatalf("local v6 default %s, want fd77:6566:7400:1::/64", p.Prefix)
+	}
+	if p := e.pool(PoolRequest{AddressSpace: GlobalSpace, V6: true}); p.Prefix.String() != "fd77:6566:7401::/64" {
+		t.Fatalf("global v6 default %s, want fd77:6566:7401::/64", p.Prefix)
+	}
+}
+
+// TestCursorSurvivesRestart: a serial request continues after the last
+// address handed out, in a pool that is not serial itself too, and a
+// restart must not move where it continues (the cursor was only stored by
+// serial requests, so a restart sent the next one back to the start).
+func TestCursorSurvivesRestart(t *testing.T) {
+	serialOpts := map[string]string{SerialOption: "true"}
+	for _, restart := range []bool{false, true} {
+		e := newEnv(t)
+		p := e.pool(PoolRequest{Pool: "10.1.0.0/24"})
+		e.addr(AddressRequest{PoolID: p.ID, Options: gwOpts}) // .1
+		e.addr(AddressRequest{PoolID: p.ID})                  // .2
+		e.addr(AddressRequest{PoolID: p.ID})                  // .3
+		if err := e.s.ReleaseAddress(p.ID, "10.1.0.2"); err != nil {
+			t.Fatal(err)
+		}
+		if restart {
+			e.reopen()
+		}
+		if got := e.addr(AddressRequest{PoolID: p.ID, Options: serialOpts}); got != "10.1.0.4/24" {
+			t.Errorf("restart %v: serial request got %s, want 10.1.0.4/24", restart, got)
+		}
+		if got := e.addr(AddressRequest{PoolID: p.ID}); got != "10.1.0.2/24" {
+			t.Errorf("restart %v: lowest-first request got %s, want 10.1.0.2/24", restart, got)
+		}
+	}
+}

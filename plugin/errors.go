@@ -17,6 +17,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errdefs.NotFound):
 		return http.StatusGone
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
 	default:
 		return http.StatusInternalServerError
 	}

@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -27,17 +26,39 @@ type client struct {
 	http *http.Client
 }
 
+// call posts body (JSON-encoded unless it is a string, sent as is) and
+// returns the status and the decoded JSON answer. Every answer but a 404
+// must be a JSON object: a dropped connection or a body dockerd cannot read
+// fails the test.
 func (c *client) call(method string, body any) (int, map[string]any) {
 	c.t.Helper()
-	raw, _ := json.Marshal(body)
-	resp, err := c.http.Post("http://plugin/"+method, contentType, bytes.NewReader(raw))
+	raw, ok := body.(string)
+	if !ok {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		raw = string(b)
+	}
+	resp, err := c.http.Post("http://plugin/"+method, contentType, strings.NewReader(raw))
 	if err != nil {
-		c.t.Fatal(err)
+		c.t.Fatalf("%s: %v", method, err)
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("%s: read the answer: %v", method, err)
+	}
 	out := map[string]any{}
-	json.Unmarshal(data, &out)
+	if resp.StatusCode == http.StatusNotFound {
+		return resp.StatusCode, out
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		c.t.Fatalf("%s: answer %q is not a JSON object: %v", method, data, err)
+	}
+	if resp.StatusCode != http.StatusOK && out["Err"] == nil {
+		c.t.Errorf("%s: status %d without Err: %s", method, resp.StatusCode, data)
+	}
 	return resp.StatusCode, out
 }
 
@@ -73,7 +94,7 @@ func newServer(t *testing.T) *client {
 	}
 	srv := NewServer(log, ScopeLocal)
 	srv.SetBackends(drv, addrs)
-	hs := &http.Server{Handler: srv}
+	hs := NewHTTPServer(srv)
 	go hs.Serve(l)
 	t.Cleanup(func() { hs.Close() })
 	return &client{t: t, http: &http.Client{Transport: &http.Transport{
@@ -122,7 +143,15 @@ func TestProtocol(t *testing.T) {
 	if code != http.StatusBadRequest || !strings.Contains(toJSON(out["Err"]), "enable_icc") {
 		t.Errorf("bad option: %d %v", code, out)
 	}
-	// Deleting and releasing what weft does not know succeeds.
+	// A null subnet of a macvlan network with a host shim is refused with
+	// an answer; it used to crash the handler and drop the connection.
+	code, out = c.call("NetworkDriver.CreateNetwork", `{"NetworkID":"n2","Options":{"com.docker.network.generic":{"mode":"macvlan","host_shim":"10.7.0.250"}},
+		"IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"10.7.0.0/24","Gateway":"10.7.0.1/24"},null]}`)
+	if e := toJSON(out["Err"]); code != http.StatusBadRequest || !strings.Contains(e, "IPv4Data") || !strings.Contains(e, "null") {
+		t.Errorf("null IPv4Data: %d %v", code, out)
+	}
+	// Deleting and releasing what weft does not know succeeds, with an
+	// empty answer.
 	for method, body := range map[string]any{
 		"NetworkDriver.DeleteNetwork":  map[string]any{"NetworkID": "nope"},
 		"NetworkDriver.DeleteEndpoint": map[string]any{"NetworkID": "nope", "EndpointID": "nope"},
@@ -130,9 +159,13 @@ func TestProtocol(t *testing.T) {
 		"IpamDriver.ReleasePool":       map[string]any{"PoolID": "LocalDefault/10.250.0.0/24"},
 		"IpamDriver.ReleaseAddress":    map[string]any{"PoolID": poolID, "Address": "10.5.0.77"},
 	} {
-		if code, out := c.call(method, body); code != 200 {
-			t.Errorf("%s of an unknown id: %d %v", method, code, out)
+		if code, out := c.call(method, body); code != 200 || len(out) != 0 {
+			t.Errorf("%s of an unknown id: %d %v, want 200 {}", method, code, out)
 		}
+	}
+	// The server still answers after all of the above.
+	if code, out := c.call("Plugin.Activate", nil); code != 200 || !strings.Contains(toJSON(out), "NetworkDriver") {
+		t.Errorf("Activate at the end: %d %v", code, out)
 	}
 }
 

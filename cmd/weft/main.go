@@ -59,7 +59,7 @@ func run(log *logrus.Logger, socket, stateDir, sysctlRoot string) error {
 		scope = plugin.ScopeLocal
 	}
 	srv := plugin.NewServer(log, scope)
-	httpSrv := &http.Server{Handler: srv}
+	httpSrv := plugin.NewHTTPServer(srv)
 	go func() {
 		if err := httpSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.WithError(err).Fatal("serve")

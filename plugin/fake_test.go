@@ -1,0 +1,194 @@
+package plugin
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/docker/go-plugins-helpers/network"
+	"github.com/sirupsen/logrus"
+
+	"github.com/weftnet/weft/ipam"
+)
+
+// recorder is a NetworkDriver and IPAM that records what reaches it and
+// answers with fixed values (or err). It stands in for the backends only
+// where the server's decoding and encoding is under test.
+type recorder struct {
+	mu    sync.Mutex
+	calls []recorded
+	// err, when set, is every call's answer.
+	err error
+	// delay makes every call take that long.
+	delay time.Duration
+	// malformed lists requests that broke a promise checkRequest makes
+	// (an id missing, a nil where dockerd always sends a value).
+	malformed []string
+}
+
+// recorded is one call: its name and the request as the backend got it.
+type recorded struct {
+	method string
+	req    any
+}
+
+// discoverCall is what Discover receives.
+type discoverCall struct {
+	Node         netip.Addr
+	Self, Joined bool
+}
+
+// releaseAddressCall is what ReleaseAddress receives.
+type releaseAddressCall struct{ PoolID, Address string }
+
+// Fixed answers of the recorder.
+var (
+	fakeMAC     = "02:42:0a:01:00:02"
+	fakePool    = ipam.Pool{ID: "LocalDefault/10.1.0.0/24", Prefix: netip.MustParsePrefix("10.1.0.0/24"), Data: map[string]string{}}
+	fakeAddress = netip.MustParsePrefix("10.1.0.2/24")
+)
+
+// idForm is dockerd's network and endpoint ids, with room to spare.
+var idForm = regexp.MustCompile(`^[0-9A-Za-z._-]{1,128}$`)
+
+// record notes a call whose network and endpoint ids are ids.
+func (f *recorder) record(method string, req any, ids ...string) error {
+	for _, id := range ids {
+		if !idForm.MatchString(id) {
+			f.broken(fmt.Sprintf("%s with id %q", method, id))
+		}
+	}
+	return f.recordIPAM(method, req)
+}
+
+// recordIPAM notes a call whose required values are need.
+func (f *recorder) recordIPAM(method string, req any, need ...string) error {
+	time.Sleep(f.delay)
+	for _, v := range need {
+		if v == "" {
+			f.broken(method + " without a required value")
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, recorded{method, req})
+	return f.err
+}
+
+func (f *recorder) broken(what string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.malformed = append(f.malformed, what)
+}
+
+// last returns the calls recorded so far and forgets them.
+func (f *recorder) take() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls
+	f.calls = nil
+	return c
+}
+
+func (f *recorder) CreateNetwork(r *network.CreateNetworkRequest) error {
+	for _, d := range append(append([]*network.IPAMData{}, r.IPv4Data...), r.IPv6Data...) {
+		if d == nil {
+			f.broken("CreateNetwork with a null IPAMData")
+		}
+	}
+	return f.record("CreateNetwork", r, r.NetworkID)
+}
+
+func (f *recorder) DeleteNetwork(r *network.DeleteNetworkRequest) error {
+	return f.record("DeleteNetwork", r, r.NetworkID)
+}
+
+func (f *recorder) CreateEndpoint(r *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
+	if r.Interface == nil {
+		f.broken("CreateEndpoint without Interface")
+	}
+	if err := f.record("CreateEndpoint", r, r.NetworkID, r.EndpointID); err != nil {
+		return nil, err
+	}
+	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: fakeMAC}}, nil
+}
+
+func (f *recorder) DeleteEndpoint(r *network.DeleteEndpointRequest) error {
+	return f.record("DeleteEndpoint", r, r.NetworkID, r.EndpointID)
+}
+
+func (f *recorder) EndpointInfo(r *network.InfoRequest) (map[string]any, error) {
+	if err := f.record("EndpointOperInfo", r, r.NetworkID, r.EndpointID); err != nil {
+		return nil, err
+	}
+	return map[string]any{"k": "v"}, nil
+}
+
+func (f *recorder) Join(r *network.JoinRequest) (*network.JoinResponse, error) {
+	if err := f.record("Join", r, r.NetworkID, r.EndpointID); err != nil {
+		return nil, err
+	}
+	return &network.JoinResponse{
+		InterfaceName: network.InterfaceName{SrcName: "wv-1", DstPrefix: "eth"},
+		Gateway:       "10.1.0.1", DisableGatewayService: true,
+	}, nil
+}
+
+func (f *recorder) Leave(r *network.LeaveRequest) error {
+	return f.record("Leave", r, r.NetworkID, r.EndpointID)
+}
+
+func (f *recorder) ProgramExternalConnectivity(r *network.ProgramExternalConnectivityRequest) error {
+	return f.record("ProgramExternalConnectivity", r, r.NetworkID, r.EndpointID)
+}
+
+func (f *recorder) RevokeExternalConnectivity(r *network.RevokeExternalConnectivityRequest) error {
+	return f.record("RevokeExternalConnectivity", r, r.NetworkID, r.EndpointID)
+}
+
+func (f *recorder) Discover(node netip.Addr, self, joined bool) error {
+	return f.record("Discover", discoverCall{node, self, joined})
+}
+
+func (f *recorder) AllocateNetwork(r *network.AllocateNetworkRequest) (map[string]string, error) {
+	if err := f.record("AllocateNetwork", r, r.NetworkID); err != nil {
+		return nil, err
+	}
+	return map[string]string{"vni": "42"}, nil
+}
+
+func (f *recorder) FreeNetwork(id string) error { return f.record("FreeNetwork", id, id) }
+
+func (f *recorder) RequestPool(r ipam.PoolRequest) (ipam.Pool, error) {
+	if err := f.recordIPAM("RequestPool", r); err != nil {
+		return ipam.Pool{}, err
+	}
+	return fakePool, nil
+}
+
+func (f *recorder) ReleasePool(id string) error { return f.recordIPAM("ReleasePool", id, id) }
+
+func (f *recorder) RequestAddress(r ipam.AddressRequest) (netip.Prefix, error) {
+	if err := f.recordIPAM("RequestAddress", r, r.PoolID); err != nil {
+		return netip.Prefix{}, err
+	}
+	return fakeAddress, nil
+}
+
+func (f *recorder) ReleaseAddress(poolID, address string) error {
+	return f.recordIPAM("ReleaseAddress", releaseAddressCall{poolID, address}, poolID, address)
+}
+
+// newRecorded returns a Server whose backends are a recorder.
+func newRecorded() (*Server, *recorder) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	log.SetLevel(logrus.DebugLevel) // run the logging code paths too
+	f := &recorder{}
+	s := NewServer(log, ScopeLocal)
+	s.SetBackends(f, f)
+	return s, f
+}
