@@ -43,6 +43,9 @@ type Pools interface {
 	// MarkSwarmCopy tells the IPAM that the pool prefix belongs to a swarm
 	// network's copy, which dockerd may ask for again without releasing.
 	MarkSwarmCopy(space string, prefix netip.Prefix) error
+	// ClaimInUse marks a running container's address of pool prefix in
+	// use, where weft's IPAM has it free; it reports whether it did.
+	ClaimInUse(prefix netip.Prefix, addr netip.Addr) (bool, error)
 }
 
 // Config holds what the driver needs from the process.

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 
 	"github.com/weftnet/weft/firewall"
@@ -44,6 +45,7 @@ func (d *Driver) restore() error {
 		d.restoreEndpoint(ep)
 	}
 	d.dropRefusedPorts()
+	d.claimAddresses()
 	d.markLinksMade()
 	d.removeOrphanLinks()
 	if err := d.applyFirewall(); err != nil {
@@ -123,6 +125,35 @@ func (d *Driver) restoreEndpoint(ep *Endpoint) {
 		ep.Ports = nil
 		if err := d.saveEndpoint(ep); err != nil {
 			log.WithError(err).Warn("could not store endpoint")
+		}
+	}
+}
+
+// claimAddresses makes weft's IPAM hold every address of the endpoints it
+// knows: a salvaged state database may have kept an endpoint and lost its
+// address, which would then go to the next container too.
+func (d *Driver) claimAddresses() {
+	if d.pools == nil {
+		return
+	}
+	for _, ep := range d.endpoints {
+		n := d.networks[ep.NetworkID]
+		for _, a := range []netip.Prefix{ep.IPv4, ep.IPv6} {
+			if n == nil || !a.IsValid() {
+				continue
+			}
+			s, ok := n.subnetOf(a.Addr())
+			if !ok {
+				continue
+			}
+			claimed, err := d.pools.ClaimInUse(s.Pool, a.Addr())
+			log := d.epLog(ep.NetworkID, ep.ID).WithField("address", a.Addr())
+			switch {
+			case err != nil:
+				log.WithError(err).Warn("could not mark a running container's address in use")
+			case claimed:
+				log.Warn("a running container's address was missing from IPAM's records; it is marked in use again")
+			}
 		}
 	}
 }

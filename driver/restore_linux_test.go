@@ -7,9 +7,11 @@ import (
 	"testing"
 
 	"github.com/docker/go-plugins-helpers/network"
+	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/ipam"
 	"github.com/weftnet/weft/store"
 )
 
@@ -248,5 +250,64 @@ func TestSchema1LinksAreMarked(t *testing.T) {
 		if !h.ns.NL.Mine(l) {
 			t.Errorf("%s not marked at start (alias %q)", name, l.Attrs().Alias)
 		}
+	}
+}
+
+// TestLostAddressesAreClaimed: records salvaged from a damaged database kept
+// a running container's endpoint but lost its address in weft's IPAM; at
+// start the driver marks the address in use again, so the next container
+// gets another one.
+func TestLostAddressesAreClaimed(t *testing.T) {
+	h := newHarness(t)
+	h.d.store.Close()
+	startWithIPAM := func() *ipam.Service {
+		t.Helper()
+		st, err := store.Open(filepath.Join(h.stateDir, "weft.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		svc, err := ipam.New(st, logrus.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(Config{Store: st, Netlink: h.ns.NL, Firewall: h.d.fw, Sysctls: h.d.sysctls, Pools: svc, Log: h.d.log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.d = d
+		return svc
+	}
+	svc := startWithIPAM()
+	pool, err := svc.RequestPool(ipam.PoolRequest{AddressSpace: ipam.LocalSpace, Pool: "10.1.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"10.1.0.1", "10.1.0.2"} { // the gateway, then the container
+		if _, err := svc.RequestAddress(ipam.AddressRequest{PoolID: pool.ID, Address: want}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endpointLinks(t, h) // the container at 10.1.0.2
+	// The damage: the container's address record is gone.
+	h.d.store.Update(func(tx *store.Tx) error {
+		return tx.ForEach("ipam-addresses", func(key string, _ []byte) error {
+			if strings.HasSuffix(key, "|10.1.0.2") {
+				return tx.Delete("ipam-addresses", key)
+			}
+			return nil
+		})
+	})
+	h.d.store.Close()
+	svc = startWithIPAM()
+	next, err := svc.RequestAddress(ipam.AddressRequest{PoolID: pool.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Addr().String() == "10.1.0.2" {
+		t.Fatal("IPAM handed out the address of a running container")
+	}
+	if _, err := svc.RequestAddress(ipam.AddressRequest{PoolID: pool.ID, Address: "10.1.0.2"}); err == nil {
+		t.Fatal("the running container's address can be requested again")
 	}
 }

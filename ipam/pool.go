@@ -325,3 +325,29 @@ func (s *Service) MarkSwarmCopy(space string, prefix netip.Prefix) error {
 	}
 	return nil
 }
+
+// ClaimInUse marks addr in use in every pool of prefix that weft holds,
+// where it is free. The driver calls it at start for each running
+// container's address: records salvaged from a damaged state database may
+// have kept a container but lost its address, which IPAM would otherwise
+// hand to the next container. It reports whether any pool changed.
+func (s *Service) ClaimInUse(prefix netip.Prefix, addr netip.Addr) (bool, error) {
+	addr = addr.Unmap()
+	if !prefix.Contains(addr) {
+		return false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	claimed := false
+	for _, p := range s.pools {
+		if p.prefix != prefix || p.alloc.has(addr) {
+			continue
+		}
+		if err := s.st.Update(func(tx *store.Tx) error { return tx.Put(addressKind, addressKey(p.id, addr), addressRecord{}) }); err != nil {
+			return claimed, fmt.Errorf("store address %s of pool %s: %w", addr, p.id, err)
+		}
+		p.alloc.take(addr, false)
+		claimed = true
+	}
+	return claimed, nil
+}
