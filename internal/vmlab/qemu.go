@@ -16,9 +16,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/weftnet/weft/internal/labkit"
 )
 
 const qemuBinary = "qemu-system-x86_64"
@@ -260,7 +261,7 @@ func boot(ctx context.Context, k *KernelImage, initrd string, spec *Spec, nonce 
 	// If the test process dies, so does the VM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 
-	var console lockedBuffer
+	var console labkit.Buffer
 	conDone := make(chan struct{})
 	go func() {
 		defer close(conDone)
@@ -389,24 +390,6 @@ func parseSeconds(s string) time.Duration {
 		return 0
 	}
 	return time.Duration(f * float64(time.Second))
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func randomHex(n int) string {
