@@ -19,6 +19,7 @@ import (
 
 	"github.com/weftnet/weft/internal/labkit"
 	"github.com/weftnet/weft/internal/nl"
+	"github.com/weftnet/weft/internal/vmlab"
 )
 
 // Prefix starts the name of every namespace this package makes.
@@ -33,9 +34,14 @@ func RequireRoot(t testing.TB) {
 }
 
 // RequireCommand skips the test when a command it needs is not installed.
+// Inside the full-kernel VM it fails instead: there a missing command means
+// the VM was built without it, and the test would silently not run.
 func RequireCommand(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
+		if vmlab.InVM() {
+			t.Fatalf("needs %s, which the VM lacks (vmlab.Spec.HostCommands)", name)
+		}
 		t.Skipf("needs %s, which is not installed", name)
 	}
 }
