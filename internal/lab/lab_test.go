@@ -526,7 +526,7 @@ func buildDummyPlugin(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // the toolchain that built this test, on this machine
 		if !isExecutable(goBin) {
 			t.Skip("go toolchain not found: cannot build the dummy plugin")
 		}

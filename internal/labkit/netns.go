@@ -98,8 +98,8 @@ func AddNetns(name string) (netns.NsHandle, error) {
 	}
 	h, err := netns.GetFromPath(path)
 	if err != nil {
-		DeleteNetns(name)
-		return netns.None(), fmt.Errorf("open namespace %s: %w", name, err)
+		err = fmt.Errorf("open namespace %s: %w", name, err)
+		return netns.None(), errors.Join(err, DeleteNetns(name))
 	}
 	return h, nil
 }

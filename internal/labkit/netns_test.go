@@ -131,7 +131,11 @@ func TestClearStaleNetns(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.Close()
-		t.Cleanup(func() { DeleteNetns(name) })
+		t.Cleanup(func() {
+			if err := DeleteNetns(name); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 	removed, err := ClearStaleNetns(prefix)
 	if err != nil {
@@ -178,7 +182,9 @@ func TestNetnsUnderIPNetnsAdd(t *testing.T) {
 			// What the child leaves on the directory under the mounts.
 			t.Cleanup(func() {
 				for _, n := range ListNetns(prefix) {
-					DeleteNetns(n)
+					if err := DeleteNetns(n); err != nil {
+						t.Error(err)
+					}
 				}
 			})
 			cmd := exec.Command("unshare", "-m", "--propagation", "private", self, "-test.run", "^TestNetnsUnderIPNetnsAdd$", "-test.v")

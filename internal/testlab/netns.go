@@ -7,6 +7,7 @@
 package testlab
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -83,8 +84,7 @@ func NewNS(t testing.TB) *NS {
 	handle, err := nl.NewAt(h)
 	if err != nil {
 		h.Close()
-		labkit.DeleteNetns(name)
-		t.Fatal(err)
+		t.Fatal(errors.Join(err, labkit.DeleteNetns(name)))
 	}
 	ns := &NS{Name: name, NL: handle, handle: h}
 	t.Cleanup(func() {

@@ -265,7 +265,7 @@ func boot(ctx context.Context, k *KernelImage, initrd string, spec *Spec, nonce 
 	conDone := make(chan struct{})
 	go func() {
 		defer close(conDone)
-		io.Copy(&console, conR)
+		_, _ = io.Copy(&console, conR) // ends when qemu closes the console
 	}()
 	col := &collector{start: startMarker(nonce), exit: exitMarker(nonce), sink: spec.Output}
 	outDone := make(chan struct{})
@@ -380,7 +380,7 @@ func (c *collector) read(r io.Reader) {
 func (c *collector) emit(line string) {
 	c.output.WriteString(line + "\n")
 	if c.sink != nil {
-		io.WriteString(c.sink, line+"\n")
+		_, _ = io.WriteString(c.sink, line+"\n") // the output is kept in c.output too
 	}
 }
 

@@ -243,9 +243,13 @@ func addLink(t *testing.T, l netlink.Link) netlink.Link {
 		t.Fatalf("add %s link %s: %v", l.Type(), name, err)
 	}
 	t.Cleanup(func() {
-		if root, err := nl.New(); err == nil {
-			root.LinkDel(l)
+		root, err := nl.New()
+		if err == nil {
+			err = root.LinkDel(l)
 			root.Close()
+		}
+		if err != nil {
+			t.Errorf("remove %s: %v", name, err)
 		}
 	})
 	got, err := root.LinkByName(name)
