@@ -8,6 +8,9 @@ BINARY      := $(BUILD)/weft
 PLUGIN_DIR  := $(BUILD)/plugin
 GO          ?= go
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -extldflags -static -X main.version=$(VERSION)"
+# golangci-lint, pinned; installed from the Go module proxy into build/tools.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(BUILD)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 .PHONY: all build plugin install demo uninstall test unit bench fuzz lint clean
 
@@ -62,6 +65,15 @@ fuzz:
 		echo "== $$fn (./$$pkg) for $(FUZZTIME)"; \
 		GOTOOLCHAIN=$(FUZZ_TOOLCHAIN) $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
 	done
+
+## lint: golangci-lint with .golangci.yml (netlink calls only through internal/nl)
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	mkdir -p $(BUILD)/tools
+	GOBIN=$(abspath $(BUILD)/tools) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BUILD)/tools/golangci-lint $@
 
 ## bench: measure weft against Docker's built-in drivers in the lab
 bench: plugin

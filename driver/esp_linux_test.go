@@ -12,6 +12,7 @@ import (
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/testlab"
+	"github.com/weftnet/weft/internal/vmlab"
 	"github.com/weftnet/weft/vxlan"
 )
 
@@ -29,7 +30,7 @@ var encrypted = map[string]interface{}{OptEncrypted: "", OptEncryptionKey: testK
 func TestVXLANEncrypted(t *testing.T) {
 	h1, h2, intruder := newHarness(t), newHarness(t), testlab.NewNS(t)
 	if err := esp.Probe(h1.ns.NL); err != nil {
-		t.Skipf("kernel without ESP (TestKernelModesInVM runs this in a full kernel): %v", err)
+		vmlab.Missing(t, "IPsec ESP", err)
 	}
 	wireUnderlay(t, h1.ns, h2.ns, intruder)
 	for _, h := range []*harness{h1, h2} {
@@ -120,7 +121,7 @@ func TestVXLANEncrypted(t *testing.T) {
 func TestVXLANEncryptedSwarmPeers(t *testing.T) {
 	h := newHarness(t)
 	if err := esp.Probe(h.ns.NL); err != nil {
-		t.Skipf("kernel without ESP (TestKernelModesInVM runs this in a full kernel): %v", err)
+		vmlab.Missing(t, "IPsec ESP", err)
 	}
 	wireUnderlay(t, h.ns)
 	self, peer := netip.MustParseAddr("10.90.0.1"), netip.MustParseAddr("10.90.0.2")

@@ -3,7 +3,6 @@ package driver
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/internal/testlab"
+	"github.com/weftnet/weft/internal/vmlab"
 	"github.com/weftnet/weft/macvlan"
 )
 
@@ -28,11 +28,9 @@ func newLANHarness(t *testing.T) *lanHarness {
 	return h
 }
 
-// inVM says the test runs inside weft's full-kernel VM (internal/vmlab).
-func inVM() bool { return os.Getenv("WEFT_IN_VM") == "1" }
-
 // requireKernel skips when the kernel lacks a link type, with the reason;
-// inside the full-kernel VM nothing may be missing, so it fails instead.
+// inside the full-kernel VM nothing may be missing, so it fails instead
+// (vmlab.Missing).
 func requireKernel(t *testing.T, h *harness, kind string) {
 	t.Helper()
 	name := "wt-probe"
@@ -48,10 +46,7 @@ func requireKernel(t *testing.T, h *harness, kind string) {
 	}
 	h.ns.Run("ip", "link", "del", name)
 	if err != nil && strings.Contains(out, "not supported") || err != nil && strings.Contains(out, "Unknown device type") {
-		if inVM() {
-			t.Fatalf("the full-kernel VM lacks %s links: %s", kind, out)
-		}
-		t.Skipf("this kernel has no %s links (see LAB.md section 1); the test runs in the full-kernel VM", kind)
+		vmlab.Missing(t, kind+" links", errors.New(strings.TrimSpace(out)))
 	}
 }
 

@@ -44,7 +44,7 @@ func ParseParent(s string) (Parent, error) {
 	}
 	vid, err := strconv.Atoi(s[dot+1:])
 	if err != nil {
-		return p, nil // a dot in an ordinary name, such as "br.lan"
+		return p, nil //nolint:nilerr // a dot in an ordinary name, such as "br.lan"
 	}
 	if vid < minVLAN || vid > maxVLAN {
 		return Parent{}, errdefs.Errorf(errdefs.Invalid,
@@ -110,7 +110,7 @@ func EnsureVLAN(h *nl.Handle, p Parent) (created bool, err error) {
 		err = h.LinkSetUp(l)
 	}
 	if err != nil {
-		link.Delete(h, p.Name)
+		_ = link.Delete(h, p.Name) // best effort: err is what the caller must hear
 		return false, err
 	}
 	return true, nil

@@ -43,7 +43,7 @@ func TestFormatting(t *testing.T) {
 }
 
 func TestGoalsAndRows(t *testing.T) {
-	ms := func(v float64) string { return fmtMS(v) }
+	ms := fmtMS
 	r := compareRow("start", 105, 100, ms, atMost(1.05, "≤ 1.05"))
 	if r.ratio != "1.050" || r.met != "yes" {
 		t.Errorf("ratio 1.05 against ≤ 1.05: %+v", r)

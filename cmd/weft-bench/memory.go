@@ -19,7 +19,7 @@ func (b *bench) memory(ctx context.Context) (section, error) {
 	if err != nil {
 		return section{}, err
 	}
-	defer w.stop()
+	defer func() { _ = w.stop() }() // an early return's error says more; the normal path checks stop
 	rssStart, _, err := w.memory()
 	if err != nil {
 		return section{}, err

@@ -29,7 +29,7 @@ func (b *bench) attachLatency(ctx context.Context) (section, error) {
 	if err != nil {
 		return section{}, err
 	}
-	defer w.stop()
+	defer func() { _ = w.stop() }() // an early return's error says more; the normal path checks stop
 	c := w.client
 	n, err := c.createNetwork(ctx, "10.100.0.0/16")
 	if err != nil {

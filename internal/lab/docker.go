@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,8 +189,8 @@ func (d *DockerHost) startDockerd(ctx context.Context) error {
 	}
 	args = append(args, l.cfg.DockerdArgs...)
 	fmt.Fprintf(logf, "===== lab: %s starting %s %s\n", time.Now().Format(time.RFC3339Nano), l.dockerd, strings.Join(args, " "))
-	cmdArgs := append(pre, "/bin/sh", "-c", dockerdWrapper, "dockerd-wrapper", l.dockerd)
-	cmd := exec.Command("nsenter", append(cmdArgs, args...)...)
+	cmdArgs := slices.Concat(pre, []string{"/bin/sh", "-c", dockerdWrapper, "dockerd-wrapper", l.dockerd}, args)
+	cmd := exec.Command("nsenter", cmdArgs...)
 	cmd.Env = append(l.dockerdEnv(), "WEFT_LAB_CGROUPS="+strings.Join(cgroups, " "))
 	cmd.Stdout = logf
 	cmd.Stderr = logf

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/weftnet/weft/internal/labkit"
 )
 
 // Host is a simulated machine: a network namespace plus a private mount and
@@ -65,7 +66,7 @@ func (h *Host) create() error {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return err
 	}
-	if err := addNetNS(ctx, h.nsName()); err != nil {
+	if err := addNetNS(h.nsName()); err != nil {
 		return err
 	}
 	ns := h.nsName()
@@ -243,7 +244,7 @@ func (h *Host) destroy() error {
 		// something still holds the host namespace.
 		_, _ = run(ctx, "ip", "-n", SwitchNS, "link", "del", h.swPort())
 	}
-	if err := delNetNS(ctx, h.nsName()); err != nil {
+	if err := delNetNS(h.nsName()); err != nil {
 		errs = append(errs, err)
 	}
 	cg := h.cgroupName()
@@ -322,7 +323,7 @@ func (h *Host) SetLink(up bool) error {
 type Proc struct {
 	host *Host
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  labkit.Buffer
 	done chan struct{}
 	err  error
 	stop sync.Once
@@ -396,24 +397,6 @@ func (p *Proc) Stop() error {
 	})
 	<-p.done
 	return nil
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // SwitchPort is the name of the host's cable end in the switch namespace

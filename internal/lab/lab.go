@@ -36,11 +36,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/weftnet/weft/internal/labkit"
 )
 
 const (
@@ -61,7 +62,7 @@ const (
 
 	lockPath    = "/run/weft-lab.lock"
 	markerFile  = ".weft-lab"
-	netnsDir    = "/run/netns"
+	netnsDir    = labkit.NetnsDir
 	weftHostDir = "/var/lib/weft"
 	dockerEtc   = "/etc/docker"
 )
@@ -273,7 +274,7 @@ func (l *Lab) setup(prevDir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := addNetNS(ctx, SwitchNS); err != nil {
+	if err := addNetNS(SwitchNS); err != nil {
 		return err
 	}
 	for _, args := range [][]string{
@@ -289,29 +290,13 @@ func (l *Lab) setup(prevDir string) error {
 	return nil
 }
 
-// labNamespaces lists the names of existing namespaces with the lab prefix.
-func labNamespaces() []string {
-	ents, err := os.ReadDir(netnsDir)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), Prefix) {
-			out = append(out, e.Name())
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // cleanupAll removes every trace of any lab: processes, namespaces,
 // cgroups, mounts and the lab directories (this lab's and prevDir, the one
 // the previous lock holder recorded).
 func (l *Lab) cleanupAll(prevDir string) error {
 	var errs []error
 	sel := newSelector()
-	nss := labNamespaces()
+	nss := labkit.ListNetns(Prefix)
 	for _, ns := range nss {
 		if ino, err := fileInode(filepath.Join(netnsDir, ns)); err == nil {
 			sel.addNetNS(ino)
@@ -330,10 +315,8 @@ func (l *Lab) cleanupAll(prevDir string) error {
 		errs = append(errs, err)
 	}
 	l.waitChildren()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	for _, ns := range nss {
-		if err := delNetNS(ctx, ns); err != nil {
+		if err := delNetNS(ns); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -592,15 +575,14 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-func addNetNS(ctx context.Context, name string) error {
-	_, err := run(ctx, "ip", "netns", "add", name)
-	return err
+// addNetNS makes the named namespace through labkit, which keeps /run/netns
+// as iproute2 does for every test package.
+func addNetNS(name string) error {
+	h, err := labkit.AddNetns(name)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return h.Close()
 }
 
-func delNetNS(ctx context.Context, name string) error {
-	if _, err := os.Stat(filepath.Join(netnsDir, name)); os.IsNotExist(err) {
-		return nil
-	}
-	_, err := run(ctx, "ip", "netns", "del", name)
-	return err
-}
+func delNetNS(name string) error { return labkit.DeleteNetns(name) }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weftnet/weft/internal/labkit"
 )
 
 // requireLab skips the test unless it can build a lab here.
@@ -59,7 +61,7 @@ func (l *Lab) abandon() {
 // assertClean checks that nothing of any lab is left on the machine.
 func assertClean(t *testing.T, dir string) {
 	t.Helper()
-	if nss := labNamespaces(); len(nss) > 0 {
+	if nss := labkit.ListNetns(Prefix); len(nss) > 0 {
 		t.Errorf("namespaces left: %v", nss)
 	}
 	sel := newSelector()
@@ -145,7 +147,7 @@ func TestRefusesForeignDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "precious")); err != nil {
 		t.Fatalf("foreign file removed: %v", err)
 	}
-	if nss := labNamespaces(); len(nss) > 0 {
+	if nss := labkit.ListNetns(Prefix); len(nss) > 0 {
 		t.Errorf("namespaces left after failed New: %v", nss)
 	}
 }
@@ -524,7 +526,7 @@ func buildDummyPlugin(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // the toolchain that built this test, on this machine
 		if !isExecutable(goBin) {
 			t.Skip("go toolchain not found: cannot build the dummy plugin")
 		}

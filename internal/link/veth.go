@@ -39,7 +39,7 @@ func CreateVeth(h *nl.Handle, spec VethSpec) (retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
-			Delete(h, spec.Host)
+			_ = Delete(h, spec.Host) // best effort: retErr is what the caller must hear
 		}
 	}()
 	host, err := h.LinkByName(spec.Host)

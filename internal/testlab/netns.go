@@ -1,22 +1,26 @@
 // Package testlab builds throwaway network namespaces for weft's kernel-level
 // tests. Every namespace is bind-mounted at /run/netns/weft-t-*, so tools such
 // as `ip netns exec` and iptables can be pointed at it, and is removed when the
-// test ends, also when it fails.
+// test ends, also when it fails. /run/netns is kept as iproute2 keeps it
+// (internal/labkit), so test packages that go test runs in parallel, some
+// with `ip netns add`, never cover each other's namespaces.
 package testlab
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vishvananda/netns"
 
+	"github.com/weftnet/weft/internal/labkit"
 	"github.com/weftnet/weft/internal/nl"
+	"github.com/weftnet/weft/internal/vmlab"
 )
 
 // Prefix starts the name of every namespace this package makes.
@@ -31,9 +35,14 @@ func RequireRoot(t testing.TB) {
 }
 
 // RequireCommand skips the test when a command it needs is not installed.
+// Inside the full-kernel VM it fails instead: there a missing command means
+// the VM was built without it, and the test would silently not run.
 func RequireCommand(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
+		if vmlab.InVM() {
+			t.Fatalf("needs %s, which the VM lacks (vmlab.Spec.HostCommands)", name)
+		}
 		t.Skipf("needs %s, which is not installed", name)
 	}
 }
@@ -45,40 +54,44 @@ type NS struct {
 	handle netns.NsHandle
 }
 
-// NewNS creates a namespace with loopback up; t.Cleanup removes it.
+// staleOnce clears, before this process's first namespace, the namespaces
+// that test processes which died without cleaning up left behind.
+var staleOnce sync.Once
+
+// NewNS creates a namespace with loopback up; t.Cleanup removes it. Its
+// name carries this process's identity (labkit.OwnedName), so a later test
+// process can prove it stale once this one is gone.
 func NewNS(t testing.TB) *NS {
 	t.Helper()
 	RequireRoot(t)
-	name := Prefix + randomHex(4)
-	var (
-		h   netns.NsHandle
-		err error
-	)
-	done := make(chan struct{})
-	// The namespace is made on a goroutine that locks its thread and never
-	// unlocks it: Go then retires that thread, so no other goroutine ever runs
-	// in the new namespace by accident.
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		h, err = netns.NewNamed(name)
-	}()
-	<-done
+	staleOnce.Do(func() {
+		removed, err := labkit.ClearStaleNetns(Prefix)
+		if len(removed) > 0 {
+			t.Logf("testlab: removed namespaces of dead test processes: %s", strings.Join(removed, " "))
+		}
+		if err != nil {
+			t.Logf("testlab: stale namespaces stay: %v", err)
+		}
+	})
+	name, err := labkit.OwnedName(Prefix)
 	if err != nil {
-		t.Fatalf("create namespace %s: %v", name, err)
+		t.Fatal(err)
+	}
+	h, err := labkit.AddNetns(name)
+	if err != nil {
+		t.Fatal(err)
 	}
 	handle, err := nl.NewAt(h)
 	if err != nil {
 		h.Close()
-		netns.DeleteNamed(name)
-		t.Fatal(err)
+		t.Fatal(errors.Join(err, labkit.DeleteNetns(name)))
 	}
 	ns := &NS{Name: name, NL: handle, handle: h}
 	t.Cleanup(func() {
 		handle.Close()
 		h.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("remove namespace %s: %v", name, err)
+		if err := labkit.DeleteNetns(name); err != nil {
+			t.Error(err)
 		}
 	})
 	ns.MustRun(t, "ip", "link", "set", "lo", "up")
@@ -89,7 +102,7 @@ func NewNS(t testing.TB) *NS {
 func (n *NS) Handle() netns.NsHandle { return n.handle }
 
 // Path is the namespace's bind mount.
-func (n *NS) Path() string { return "/run/netns/" + n.Name }
+func (n *NS) Path() string { return filepath.Join(labkit.NetnsDir, n.Name) }
 
 // Run runs a command inside the namespace and returns its combined output.
 func (n *NS) Run(args ...string) (string, error) {
@@ -133,10 +146,4 @@ func Wire(t testing.TB, a *NS, aName string, b *NS, bName string) {
 	a.MustRun(t, "ip", "link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.Name)
 	a.MustRun(t, "ip", "link", "set", aName, "up")
 	b.MustRun(t, "ip", "link", "set", bName, "up")
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

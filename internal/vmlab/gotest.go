@@ -44,6 +44,12 @@ func RunTestsWith(t testing.TB, pkgDir, run string, spec Spec) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runCompiled(ctx, t, bin, pkgDir, run, spec)
+}
+
+// runCompiled is RunTestsWith with the test binary bin compiled already.
+func runCompiled(ctx context.Context, t testing.TB, bin, pkgDir, run string, spec Spec) Result {
+	t.Helper()
 	spec.Binary = bin
 	args := []string{"-test.v", "-test.run", run}
 	if testing.Short() {

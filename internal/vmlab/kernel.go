@@ -115,7 +115,8 @@ func findOrFetch(cacheDir, want string) (*KernelImage, error) {
 		}
 	}
 	if want == "" {
-		writeFileAtomic(filepath.Join(cacheDir, defaultFile), []byte(rel+"\n"))
+		// Only a cache hint: without it the next run asks apt again.
+		_ = writeFileAtomic(filepath.Join(cacheDir, defaultFile), []byte(rel+"\n"))
 	}
 	return openKernel(dir, rel, pkg)
 }
@@ -353,7 +354,7 @@ func fetchKernel(cacheDir, pkg, rel, dir string) error {
 	}
 	// Best effort: without it, boots take the slower vmlinuz path.
 	if err := extractVmlinux(filepath.Join(root, "boot", "vmlinuz-"+rel), filepath.Join(root, "boot", "vmlinux-"+rel)); err != nil {
-		os.WriteFile(filepath.Join(root, vmlinuxFailed), []byte(err.Error()+"\n"), 0o644)
+		_ = os.WriteFile(filepath.Join(root, vmlinuxFailed), []byte(err.Error()+"\n"), 0o644) // a note for people, as best effort
 	}
 	stamp := fmt.Sprintf("package=%s\nfetched=%s\n", pkg, time.Now().UTC().Format(time.RFC3339))
 	if err := os.WriteFile(filepath.Join(root, completeStamp), []byte(stamp), 0o644); err != nil {

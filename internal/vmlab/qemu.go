@@ -16,9 +16,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/weftnet/weft/internal/labkit"
 )
 
 const qemuBinary = "qemu-system-x86_64"
@@ -260,11 +261,11 @@ func boot(ctx context.Context, k *KernelImage, initrd string, spec *Spec, nonce 
 	// If the test process dies, so does the VM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 
-	var console lockedBuffer
+	var console labkit.Buffer
 	conDone := make(chan struct{})
 	go func() {
 		defer close(conDone)
-		io.Copy(&console, conR)
+		_, _ = io.Copy(&console, conR) // ends when qemu closes the console
 	}()
 	col := &collector{start: startMarker(nonce), exit: exitMarker(nonce), sink: spec.Output}
 	outDone := make(chan struct{})
@@ -379,7 +380,7 @@ func (c *collector) read(r io.Reader) {
 func (c *collector) emit(line string) {
 	c.output.WriteString(line + "\n")
 	if c.sink != nil {
-		io.WriteString(c.sink, line+"\n")
+		_, _ = io.WriteString(c.sink, line+"\n") // the output is kept in c.output too
 	}
 }
 
@@ -389,24 +390,6 @@ func parseSeconds(s string) time.Duration {
 		return 0
 	}
 	return time.Duration(f * float64(time.Second))
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func randomHex(n int) string {

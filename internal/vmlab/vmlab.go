@@ -9,17 +9,17 @@
 // all, and hands back the binary's output and exit code. A boot takes about
 // two seconds.
 //
-// A package's tests use it in two halves of one test file: a host-side test
-// calls RunTests, which compiles the package's tests and runs the chosen ones
-// in the VM; the chosen tests call RequireVM, so on the host they skip and in
-// the VM (where WEFT_IN_VM=1) they run, as root, against the full kernel:
+// The packages listed in Packages run all their tests in the VM as well
+// (TestKernelPackagesInVM, through RunPackage), on top of their usual run on
+// the machine. A test that needs a kernel feature calls Missing when the
+// feature is absent: on the machine it is skipped with the reason, in the VM
+// (where WEFT_IN_VM=1) it fails; a test that only makes sense in the VM calls
+// RequireVM. Either fails a test whose package is not in Packages:
 //
-//	func TestIPVLANInVM(t *testing.T) {
-//		vmlab.RunTests(t, ".", "^TestVMIPVLAN", "ipvlan")
-//	}
-//
-//	func TestVMIPVLAN(t *testing.T) {
-//		vmlab.RequireVM(t)
+//	func TestIPVLAN(t *testing.T) {
+//		if err := probeIPVLAN(); err != nil {
+//			vmlab.Missing(t, "ipvlan links", err)
+//		}
 //		// netlink calls that need ipvlan ...
 //	}
 //
@@ -69,15 +69,6 @@ const DefaultCacheDir = "/var/cache/weft-vmlab"
 // InVM reports whether the caller runs inside a vmlab VM.
 func InVM() bool { return os.Getenv(EnvInVM) == "1" }
 
-// RequireVM skips the test unless it runs inside a vmlab VM. It marks the
-// in-VM half of a test pair: on the host the kernel may lack the features.
-func RequireVM(t testing.TB) {
-	t.Helper()
-	if !InVM() {
-		t.Skipf("runs only inside the vmlab VM (%s=1); its host-side driver boots it", EnvInVM)
-	}
-}
-
 // CacheDir returns the kernel cache directory: $WEFT_VMLAB_CACHE, else
 // DefaultCacheDir when it is (or can be made) writable, else a directory in
 // the user's cache.
@@ -125,6 +116,9 @@ func Available() (ok bool, reason string) {
 // themselves should too.
 func SkipUnlessAvailable(t testing.TB) {
 	t.Helper()
+	if InVM() {
+		t.Skip("inside the vmlab VM: no VM in the VM")
+	}
 	ok, reason := Available()
 	if ok {
 		return

@@ -6,50 +6,37 @@ import (
 	"errors"
 	"net"
 	"os/exec"
-	"runtime"
+	"path"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
+	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/internal/testlab"
 	"github.com/weftnet/weft/internal/vmlab"
 )
 
-// inVMTests are the tests below that need the VM's kernel.
-var inVMTests = []string{
-	"TestVMLinks",
-	"TestVMIPVLANPing",
-	"TestVMMacvlanBridgePing",
-	"TestVMESP",
-	"TestVMTestlab",
-}
-
-// TestKernelFeaturesInVM boots Debian's kernel and runs the TestVM* tests of
-// this package in it: the host half of each pair.
-func TestKernelFeaturesInVM(t *testing.T) {
+// TestKernelPackagesInVM boots Debian's kernel and runs every test of each
+// package in vmlab.Packages there.
+func TestKernelPackagesInVM(t *testing.T) {
+	vmlab.SkipUnlessAvailable(t) // and in the VM itself
 	spec := vmlab.Spec{
-		// Loaded at boot; the rest (xfrm, crypto, nf_tables) load on demand.
-		Modules: []string{"dummy", "8021q", "ipvlan", "macvlan"},
+		// Loaded at boot; the rest (crypto, nf_tables) load on demand.
+		Modules: []string{"dummy", "8021q", "ipvlan", "macvlan", "vxlan", "veth", "bridge", "br_netfilter", "xfrm_user", "esp4", "xt_policy", "xt_u32"},
+		// The testlab helpers (ip netns exec) and weft's firewall need them.
+		HostCommands: []string{"ip", "bridge", "iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"},
 	}
-	// iproute2 and iptables let the project's testlab helpers run in the VM.
-	for _, c := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(c); err == nil {
-			spec.HostCommands = append(spec.HostCommands, c)
-		}
+	for _, pkg := range vmlab.Packages {
+		t.Run(path.Base(pkg), func(t *testing.T) {
+			dir, err := vmlab.PackageDir(t.Context(), pkg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vmlab.RunPackage(t, dir, spec)
+		})
 	}
-	res := vmlab.RunTestsWith(t, ".", "^TestVM", spec)
-	for _, name := range inVMTests {
-		if !strings.Contains(res.Output, "--- PASS: "+name+" ") {
-			t.Errorf("%s did not pass in the VM", name)
-		}
-	}
-	if t.Failed() {
-		return
-	}
-	t.Logf("in-VM tests passed on kernel %s: %v", res.Kernel, res.Timing)
 }
 
 // TestRunBinary checks what Run promises a binary: its arguments verbatim,
@@ -170,14 +157,14 @@ func TestVMMacvlanBridgePing(t *testing.T) {
 // SAs counted the packets.
 func TestVMESP(t *testing.T) {
 	vmlab.RequireVM(t)
-	a, b := newNS(t, "espa"), newNS(t, "espb")
+	a, b := testlab.NewNS(t), testlab.NewNS(t)
 	ipA, ipB := net.IPv4(10, 30, 0, 1), net.IPv4(10, 30, 0, 2)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "espa0", Namespace: netlink.NsFd(a.fd)}, PeerName: "espb0", PeerNamespace: netlink.NsFd(b.fd)}
-	if err := netlink.LinkAdd(veth); err != nil {
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "espa0"}, PeerName: "espb0", PeerNamespace: netlink.NsFd(b.Handle())}
+	if err := a.NL.LinkAdd(veth); err != nil {
 		t.Fatalf("veth: %v", err)
 	}
-	a.up(t, "espa0", ipA)
-	b.up(t, "espb0", ipB)
+	up(t, a, "espa0", ipA)
+	up(t, b, "espb0", ipB)
 
 	key := bytes.Repeat([]byte{0x42}, 20) // AES-128 key + 4-byte salt
 	sa := func(src, dst net.IP, spi int) *netlink.XfrmState {
@@ -195,31 +182,31 @@ func TestVMESP(t *testing.T) {
 		}
 	}
 	for _, side := range []struct {
-		ns       *ns
+		ns       *testlab.NS
 		me, peer net.IP
 		out, in  int
 	}{{a, ipA, ipB, 0x100, 0x200}, {b, ipB, ipA, 0x200, 0x100}} {
-		h := side.ns.h
+		h := side.ns.NL
 		for _, s := range []*netlink.XfrmState{sa(side.me, side.peer, side.out), sa(side.peer, side.me, side.in)} {
 			if err := h.XfrmStateAdd(s); err != nil {
-				t.Fatalf("add ESP state in %s: %v", side.ns.name, err)
+				t.Fatalf("add ESP state in %s: %v", side.ns.Name, err)
 			}
 		}
 		for _, p := range []*netlink.XfrmPolicy{policy(side.me, side.peer, netlink.XFRM_DIR_OUT, side.out), policy(side.peer, side.me, netlink.XFRM_DIR_IN, side.in)} {
-			if err := h.XfrmPolicyAdd(p); err != nil {
-				t.Fatalf("add xfrm policy in %s: %v", side.ns.name, err)
+			if err := h.XfrmPolicyUpdate(p); err != nil {
+				t.Fatalf("add xfrm policy in %s: %v", side.ns.Name, err)
 			}
 		}
 	}
-	a.ping(t, ipB)
+	ping(t, a, ipB)
 
-	states, err := b.h.XfrmStateList(netlink.FAMILY_V4)
+	states, err := b.NL.XfrmStateList(netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range states {
 		if s.Statistics.Packets == 0 {
-			t.Errorf("SA spi %#x in %s counted no packets: ping did not go through ESP", s.Spi, b.name)
+			t.Errorf("SA spi %#x in %s counted no packets: ping did not go through ESP", s.Spi, b.Name)
 		}
 	}
 }
@@ -246,16 +233,30 @@ func TestVMTestlab(t *testing.T) {
 // the kernel reports it.
 func addLink(t *testing.T, l netlink.Link) netlink.Link {
 	t.Helper()
-	name := l.Attrs().Name
-	if err := netlink.LinkAdd(l); err != nil {
-		t.Fatalf("add %s link %s: %v", l.Type(), name, err)
-	}
-	t.Cleanup(func() { netlink.LinkDel(l) })
-	got, err := netlink.LinkByName(name)
+	root, err := nl.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := netlink.LinkSetUp(got); err != nil {
+	defer root.Close()
+	name := l.Attrs().Name
+	if err := root.LinkAdd(l); err != nil {
+		t.Fatalf("add %s link %s: %v", l.Type(), name, err)
+	}
+	t.Cleanup(func() {
+		root, err := nl.New()
+		if err == nil {
+			err = root.LinkDel(l)
+			root.Close()
+		}
+		if err != nil {
+			t.Errorf("remove %s: %v", name, err)
+		}
+	})
+	got, err := root.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := root.LinkSetUp(got); err != nil {
 		t.Fatalf("up %s: %v", name, err)
 	}
 	return got
@@ -265,84 +266,46 @@ func addLink(t *testing.T, l netlink.Link) netlink.Link {
 // into two new namespaces as 10.N.0.1/24 and 10.N.0.2/24 and pings.
 func pingPair(t *testing.T, prefix string, n byte, mk func(name string) netlink.Link) {
 	t.Helper()
-	var spaces [2]*ns
+	root, err := nl.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	var spaces [2]*testlab.NS
 	for i := range spaces {
 		name := prefix + string(rune('1'+i))
-		spaces[i] = newNS(t, name)
+		spaces[i] = testlab.NewNS(t)
 		l := mk(name)
-		l.Attrs().Namespace = netlink.NsFd(spaces[i].fd)
-		if err := netlink.LinkAdd(l); err != nil {
+		l.Attrs().Namespace = netlink.NsFd(spaces[i].Handle())
+		if err := root.LinkAdd(l); err != nil {
 			t.Fatalf("add %s link %s: %v", l.Type(), name, err)
 		}
-		spaces[i].up(t, name, net.IPv4(10, n, 0, byte(1+i)))
+		up(t, spaces[i], name, net.IPv4(10, n, 0, byte(1+i)))
 	}
-	spaces[0].ping(t, net.IPv4(10, n, 0, 2))
-}
-
-// ns is a named network namespace (/run/netns/NAME) with a netlink handle.
-type ns struct {
-	name string
-	fd   netns.NsHandle
-	h    *netlink.Handle
-}
-
-func newNS(t *testing.T, name string) *ns {
-	t.Helper()
-	var (
-		h   netns.NsHandle
-		err error
-	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Never unlocked: the thread is retired with the namespace in it.
-		runtime.LockOSThread()
-		h, err = netns.NewNamed(name)
-	}()
-	<-done
-	if err != nil {
-		t.Fatalf("namespace %s: %v", name, err)
-	}
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		t.Fatalf("netlink in %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		nh.Close()
-		h.Close()
-		netns.DeleteNamed(name)
-	})
-	lo, err := nh.LinkByName("lo")
-	if err == nil {
-		err = nh.LinkSetUp(lo)
-	}
-	if err != nil {
-		t.Fatalf("lo in %s: %v", name, err)
-	}
-	return &ns{name: name, fd: h, h: nh}
+	ping(t, spaces[0], net.IPv4(10, n, 0, 2))
 }
 
 // up gives link the address ip/24 and brings it up.
-func (n *ns) up(t *testing.T, link string, ip net.IP) {
+func up(t *testing.T, n *testlab.NS, link string, ip net.IP) {
 	t.Helper()
-	l, err := n.h.LinkByName(link)
+	l, err := n.NL.LinkByName(link)
 	if err != nil {
-		t.Fatalf("%s in %s: %v", link, n.name, err)
+		t.Fatalf("%s in %s: %v", link, n.Name, err)
 	}
-	if err := n.h.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: net.CIDRMask(24, 32)}}); err != nil {
-		t.Fatalf("address %s on %s in %s: %v", ip, link, n.name, err)
+	if err := n.NL.AddrReplace(l, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatalf("address %s on %s in %s: %v", ip, link, n.Name, err)
 	}
-	if err := n.h.LinkSetUp(l); err != nil {
-		t.Fatalf("up %s in %s: %v", link, n.name, err)
+	if err := n.NL.LinkSetUp(l); err != nil {
+		t.Fatalf("up %s in %s: %v", link, n.Name, err)
 	}
 }
 
 // ping sends one echo request from the namespace with busybox ping.
-func (n *ns) ping(t *testing.T, ip net.IP) {
+func ping(t *testing.T, n *testlab.NS, ip net.IP) {
 	t.Helper()
-	out, err := exec.Command("nsenter", "--net=/run/netns/"+n.name, "ping", "-c", "1", "-W", "3", ip.String()).CombinedOutput()
+	out, err := exec.Command("nsenter", "--net="+n.Path(), "ping", "-c", "1", "-W", "3", ip.String()).CombinedOutput()
 	if err != nil {
-		t.Fatalf("ping %s from %s: %v\n%s", ip, n.name, err, out)
+		t.Fatalf("ping %s from %s: %v\n%s", ip, n.Name, err, out)
 	}
 }
 
