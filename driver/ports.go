@@ -163,7 +163,9 @@ func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnect
 	}
 	if err := d.saveEndpoint(ep); err != nil {
 		ep.Ports = previous
-		d.applyFirewall()
+		if fwErr := d.applyFirewall(); fwErr != nil {
+			log.WithError(fwErr).Warn("could not withdraw the ports that failed to store")
+		}
 		return err
 	}
 	for _, b := range bound {

@@ -106,6 +106,7 @@ func TestTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("DeleteNetwork: %d", resp.StatusCode)
@@ -170,6 +171,7 @@ func TestHugeBodyOverSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"Err":"RequestPool request body is larger than 1048576 bytes`) {
 			t.Errorf("declared %v: %d %s", declared, resp.StatusCode, b)
 		}

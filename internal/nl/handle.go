@@ -148,7 +148,9 @@ func (h *Handle) LinkAdd(l netlink.Link) error {
 		return nil
 	}
 	if err := h.h.LinkSetAlias(l, h.mark); err != nil {
-		h.h.LinkDel(l)
+		if delErr := h.h.LinkDel(l); delErr != nil {
+			err = errors.Join(err, fmt.Errorf("and it could not be deleted again: %w", delErr))
+		}
 		return fmt.Errorf("mark link %q as weft's: %w", l.Attrs().Name, err)
 	}
 	return nil
