@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/store"
 	"github.com/weftnet/weft/vxlan"
 )
@@ -91,7 +92,7 @@ func (d *Driver) reserveVNI(networkID string, vni int, chosen bool) (int, error)
 				return tx.Put(kindVNI, key, networkID)
 			}
 			if chosen {
-				return errdefs.Errorf(ErrConflict, "invalid value \"%d\" for option %s: swarm network %s already uses it", vni, OptVNI, short(owner))
+				return errdefs.Errorf(ErrConflict, "invalid value \"%d\" for option %s: swarm network %s already uses it", vni, OptVNI, ifname.ShortID(owner))
 			}
 			vni = vni%vxlan.MaxVNI + 1
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/store"
 )
@@ -102,18 +103,10 @@ func New(cfg Config) (*Driver, error) {
 	return d, nil
 }
 
-// short cuts a Docker id for logs and names.
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
 func (d *Driver) netLog(nid string) logrus.FieldLogger {
-	return d.log.WithField("network", short(nid))
+	return d.log.WithField("network", ifname.ShortID(nid))
 }
 
 func (d *Driver) epLog(nid, eid string) logrus.FieldLogger {
-	return d.log.WithFields(logrus.Fields{"network": short(nid), "endpoint": short(eid)})
+	return d.log.WithFields(logrus.Fields{"network": ifname.ShortID(nid), "endpoint": ifname.ShortID(eid)})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/link"
 )
 
@@ -22,7 +23,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	defer d.mu.Unlock()
 	n, ok := d.networks[req.NetworkID]
 	if !ok {
-		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", short(req.NetworkID))
+		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", ifname.ShortID(req.NetworkID))
 	}
 	if req.Interface == nil {
 		return nil, errdefs.Errorf(ErrInvalid, "CreateEndpoint without an interface")
@@ -105,7 +106,7 @@ func endpointAddress(n *Network, s string, v6 bool) (netip.Prefix, error) {
 		return netip.Prefix{}, errdefs.Errorf(ErrInvalid, "invalid endpoint address %q", s)
 	}
 	if _, ok := n.subnetOf(p.Addr()); !ok {
-		return netip.Prefix{}, errdefs.Errorf(ErrInvalid, "address %s is outside the subnets of network %s", p.Addr(), short(n.ID))
+		return netip.Prefix{}, errdefs.Errorf(ErrInvalid, "address %s is outside the subnets of network %s", p.Addr(), ifname.ShortID(n.ID))
 	}
 	return p, nil
 }
@@ -147,7 +148,7 @@ func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 		return d.deleteEndpointRecord(req.EndpointID)
 	}
 	if err := d.deleteEndpointRecord(ep.ID); err != nil {
-		return fmt.Errorf("endpoint %s is kept: its record cannot be removed: %w", short(ep.ID), err)
+		return fmt.Errorf("endpoint %s is kept: its record cannot be removed: %w", ifname.ShortID(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
 	n := d.networkOrStub(ep.NetworkID)

@@ -4,6 +4,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 )
 
 // Join tells dockerd which link to move into the container and which
@@ -14,11 +15,11 @@ func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
-		return nil, errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", short(req.EndpointID))
+		return nil, errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", ifname.ShortID(req.EndpointID))
 	}
 	n, ok := d.networks[ep.NetworkID]
 	if !ok {
-		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", short(ep.NetworkID))
+		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", ifname.ShortID(ep.NetworkID))
 	}
 	resp := &network.JoinResponse{
 		InterfaceName: network.InterfaceName{SrcName: ep.Link, DstPrefix: n.Config.IfacePrefix},

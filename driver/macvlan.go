@@ -7,6 +7,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
 )
@@ -156,10 +157,10 @@ func (m macvlanBackend) checkNeighbours(n *Network) error {
 		switch {
 		case o.kind() != n.kind():
 			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft %s network %s already uses it, and one parent carries either macvlan or ipvlan networks",
-				n.parentLink(), OptParent, o.Config.Mode, short(o.ID))
+				n.parentLink(), OptParent, o.Config.Mode, ifname.ShortID(o.ID))
 		case o.Config.MacvlanMode == "passthru" || n.Config.MacvlanMode == "passthru":
 			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses it, and macvlan_mode=passthru needs a parent of its own",
-				n.parentLink(), OptParent, short(o.ID))
+				n.parentLink(), OptParent, ifname.ShortID(o.ID))
 		}
 	}
 	return nil
@@ -194,7 +195,7 @@ func (m macvlanBackend) createEndpoint(n *Network, ep *Endpoint) error {
 		for _, o := range m.d.endpoints {
 			if o.NetworkID == n.ID && o.ID != ep.ID {
 				return errdefs.Errorf(ErrConflict, "macvlan_mode=passthru gives the parent %s to a single container, and network %s has one already",
-					n.parentLink(), short(n.ID))
+					n.parentLink(), ifname.ShortID(n.ID))
 			}
 		}
 	}

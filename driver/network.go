@@ -7,6 +7,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/store"
 )
@@ -73,7 +74,7 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 func (d *Driver) checkBridgeName(name string) error {
 	for _, other := range d.networks {
 		if other.Config.bridged() && other.Config.Bridge == name {
-			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses that bridge", name, OptBridgeName, short(other.ID))
+			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses that bridge", name, OptBridgeName, ifname.ShortID(other.ID))
 		}
 	}
 	if exists, err := link.Exists(d.nl, name); err != nil {
@@ -194,7 +195,7 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 		return tx.Delete(kindNetwork, n.ID)
 	})
 	if err != nil {
-		return fmt.Errorf("network %s is kept: its record cannot be removed: %w", short(n.ID), err)
+		return fmt.Errorf("network %s is kept: its record cannot be removed: %w", ifname.ShortID(n.ID), err)
 	}
 	for _, ep := range orphans {
 		delete(d.endpoints, ep.ID)

@@ -144,8 +144,8 @@ func optionError(opt, value, accepted string) error {
 func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error) {
 	// Link names are made from the id: one with a space or a slash would
 	// make names the kernel refuses.
-	if !validID(req.NetworkID) {
-		return NetworkConfig{}, errdefs.Errorf(ErrInvalid, "network id %q: expected up to %d letters, digits, '-', '_' or '.', as dockerd's ids are", req.NetworkID, maxIDLen)
+	if !ifname.ValidID(req.NetworkID) {
+		return NetworkConfig{}, errdefs.Errorf(ErrInvalid, "network id %q: expected up to %d letters, digits, '-', '_' or '.', as dockerd's ids are", req.NetworkID, ifname.MaxIDLen)
 	}
 	cfg := NetworkConfig{
 		Mode:        ModeBridge,
@@ -530,24 +530,6 @@ func parseAddrOrPrefix(s string, bits int) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, bits), nil
-}
-
-// maxIDLen bounds a network id; dockerd's are 64 (local) or 25 (swarm)
-// characters.
-const maxIDLen = 128
-
-// validID reports whether id can be a network id: dockerd's are hex or
-// base 36.
-func validID(id string) bool {
-	if id == "" || len(id) > maxIDLen {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func isAlnum(s string) bool {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 )
 
 // Labels dockerd passes in Join and ProgramExternalConnectivity options.
@@ -131,7 +132,7 @@ func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnect
 	}
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
-		return errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", short(req.EndpointID))
+		return errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", ifname.ShortID(req.EndpointID))
 	}
 	n := d.networks[ep.NetworkID]
 	log := d.epLog(ep.NetworkID, ep.ID)

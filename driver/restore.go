@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/weftnet/weft/firewall"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/macvlan"
@@ -271,7 +272,7 @@ func (d *Driver) deleteUnknownLinks(id string, names []string) (removed bool) {
 		if err != nil || !nl.MadeByWeft(l) {
 			continue
 		}
-		d.log.WithFields(map[string]any{"id": short(id), "link": name}).Info("removing a link weft made under an earlier state")
+		d.log.WithFields(map[string]any{"id": ifname.ShortID(id), "link": name}).Info("removing a link weft made under an earlier state")
 		if err := link.Delete(d.nl, name); err != nil {
 			d.log.WithError(err).WithField("link", name).Warn("could not remove link")
 			continue

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/vxlan"
 )
@@ -73,7 +74,7 @@ func (v vxlanBackend) ensureNetwork(n *Network) error {
 func (v vxlanBackend) setPeers(n *Network, local netip.Addr, peers []netip.Addr) error {
 	if n.Config.Encrypted {
 		if !local.IsValid() {
-			return errdefs.Errorf(ErrInvalid, "encrypted network %s: this host's VXLAN address is unknown", short(n.ID))
+			return errdefs.Errorf(ErrInvalid, "encrypted network %s: this host's VXLAN address is unknown", ifname.ShortID(n.ID))
 		}
 		// Policies first: a peer in the flood list before its policy would
 		// get the first frames in clear text.
@@ -119,7 +120,7 @@ func (v vxlanBackend) checkVNI(n *Network) error {
 	for _, o := range v.d.networks {
 		if o.ID != n.ID && o.Config.Mode == ModeVXLAN && o.Config.VNI == n.Config.VNI && o.Config.VXLANPort == n.Config.VXLANPort {
 			return errdefs.Errorf(ErrConflict, "invalid value \"%d\" for option %s: weft network %s already uses VNI %d on UDP port %d",
-				n.Config.VNI, OptVNI, short(o.ID), n.Config.VNI, n.Config.VXLANPort)
+				n.Config.VNI, OptVNI, ifname.ShortID(o.ID), n.Config.VNI, n.Config.VXLANPort)
 		}
 	}
 	return nil

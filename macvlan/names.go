@@ -1,7 +1,9 @@
 package macvlan
 
-// Name prefixes of the links this package creates; with internal/link's,
-// they let weft recognise its own leftovers after a crash.
+import "github.com/weftnet/weft/internal/ifname"
+
+// Name prefixes of the links this package creates (ifname.ForID). weft
+// recognises its own links by their mark (internal/nl), never by these.
 const (
 	MacvlanPrefix     = "wm"  // a container's macvlan link: wm<12 chars of endpoint id>
 	IpvlanPrefix      = "wi"  // a container's ipvlan link
@@ -13,23 +15,16 @@ const (
 // ChildName names a container's link.
 func ChildName(kind Kind, endpointID string) string {
 	if kind == Ipvlan {
-		return IpvlanPrefix + cut(endpointID)
+		return ifname.ForID(IpvlanPrefix, endpointID)
 	}
-	return MacvlanPrefix + cut(endpointID)
+	return ifname.ForID(MacvlanPrefix, endpointID)
 }
 
 // PlaceholderName names the private parent of a network given no parent.
-func PlaceholderName(networkID string) string { return PlaceholderPrefix + cut(networkID) }
+func PlaceholderName(networkID string) string { return ifname.ForID(PlaceholderPrefix, networkID) }
 
 // ShimName names the host's link on a network.
-func ShimName(networkID string) string { return ShimPrefix + cut(networkID) }
+func ShimName(networkID string) string { return ifname.ForID(ShimPrefix, networkID) }
 
 // ProbeName names the short-lived child that tests kernel support.
-func ProbeName(networkID string) string { return ProbePrefix + cut(networkID) }
-
-func cut(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
+func ProbeName(networkID string) string { return ifname.ForID(ProbePrefix, networkID) }

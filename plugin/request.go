@@ -5,11 +5,8 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 )
-
-// maxIDLen bounds a network or endpoint id; dockerd's are 64 characters
-// (25 for swarm networks).
-const maxIDLen = 128
 
 // checkRequest refuses a decoded request that lacks what every engine sends:
 // the ids a call is about, in the form dockerd makes them (links are named
@@ -32,8 +29,8 @@ func checkRequest(call string, req any) error {
 			return err
 		}
 		for i := 0; i < len(pairs); i += 2 {
-			if !validID(pairs[i+1]) {
-				return errdefs.Errorf(errdefs.Invalid, "%s request with %s %q: dockerd's ids are up to %d letters, digits, '-', '_' or '.'", call, pairs[i], pairs[i+1], maxIDLen)
+			if !ifname.ValidID(pairs[i+1]) {
+				return errdefs.Errorf(errdefs.Invalid, "%s request with %s %q: dockerd's ids are up to %d letters, digits, '-', '_' or '.'", call, pairs[i], pairs[i+1], ifname.MaxIDLen)
 			}
 		}
 		return nil
@@ -86,18 +83,4 @@ func checkRequest(call string, req any) error {
 		return need("PoolID", r.PoolID, "Address", r.Address)
 	}
 	return nil
-}
-
-// validID reports whether id has the form of dockerd's network and
-// endpoint ids (hex, or base 36 for swarm networks), with room to spare.
-func validID(id string) bool {
-	if len(id) > maxIDLen {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/ipam"
 )
 
@@ -274,20 +275,13 @@ func idFields(body []byte) logrus.Fields {
 	json.Unmarshal(body, &ids)
 	f := logrus.Fields{}
 	if ids.NetworkID != "" {
-		f["network"] = shortID(ids.NetworkID)
+		f["network"] = ifname.ShortID(ids.NetworkID)
 	}
 	if ids.EndpointID != "" {
-		f["endpoint"] = shortID(ids.EndpointID)
+		f["endpoint"] = ifname.ShortID(ids.EndpointID)
 	}
 	if ids.PoolID != "" {
 		f["pool"] = ids.PoolID
 	}
 	return f
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

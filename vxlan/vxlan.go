@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/nl"
 )
 
@@ -26,12 +27,7 @@ const (
 )
 
 // Name names a network's VXLAN device.
-func Name(networkID string) string {
-	if len(networkID) > 12 {
-		networkID = networkID[:12]
-	}
-	return Prefix + networkID
-}
+func Name(networkID string) string { return ifname.ForID(Prefix, networkID) }
 
 // Spec describes a VXLAN device.
 type Spec struct {

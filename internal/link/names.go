@@ -8,8 +8,8 @@ import "github.com/weftnet/weft/internal/ifname"
 // MaxNameLen is the kernel's limit for interface names (IFNAMSIZ-1).
 const MaxNameLen = ifname.MaxLen
 
-// Name prefixes of links weft creates. A link with one of these prefixes and
-// no owner in weft's state is a leftover weft may delete.
+// Name prefixes of links weft creates (ifname.ForID). weft recognises its
+// own links by their mark (internal/nl), never by these.
 const (
 	BridgePrefix        = "wf-" // bridges: wf-<12 chars of network id>
 	HostVethPrefix      = "wh"  // bridge side of an endpoint's veth pair
@@ -17,19 +17,11 @@ const (
 )
 
 // BridgeName is the default bridge name of a network.
-func BridgeName(networkID string) string { return BridgePrefix + shortID(networkID, 12) }
+func BridgeName(networkID string) string { return ifname.ForID(BridgePrefix, networkID) }
 
 // VethNames returns the host and container side names of an endpoint's veth pair.
 func VethNames(endpointID string) (host, container string) {
-	id := shortID(endpointID, 12)
-	return HostVethPrefix + id, ContainerVethPrefix + id
-}
-
-func shortID(id string, n int) string {
-	if len(id) > n {
-		return id[:n]
-	}
-	return id
+	return ifname.ForID(HostVethPrefix, endpointID), ifname.ForID(ContainerVethPrefix, endpointID)
 }
 
 // ValidateName checks that name can be a Linux interface name; the error
