@@ -7,8 +7,8 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/internal/errdefs"
-	"github.com/weftnet/weft/internal/link"
 )
 
 // bridgeBackend builds bridge networks: a Linux bridge holding the gateway
@@ -19,7 +19,7 @@ func (b bridgeBackend) ensureNetwork(n *Network) error {
 	if err := b.enableForwarding(n); err != nil {
 		return err
 	}
-	spec := link.BridgeSpec{Name: n.Config.Bridge, MTU: n.Config.MTU, Seed: n.bridgeSeed()}
+	spec := bridge.Spec{Name: n.Config.Bridge, MTU: n.Config.MTU, Seed: n.bridgeSeed()}
 	// Internal networks keep their gateway address too: the containers reach
 	// nothing beyond the bridge, but the host can still reach them.
 	for _, s := range n.Config.subnets() {
@@ -27,8 +27,8 @@ func (b bridgeBackend) ensureNetwork(n *Network) error {
 			spec.Addresses = append(spec.Addresses, s.Gateway)
 		}
 	}
-	if err := link.EnsureBridge(b.d.nl, spec); err != nil {
-		if errors.Is(err, link.ErrExists) {
+	if err := bridge.Ensure(b.d.nl, spec); err != nil {
+		if errors.Is(err, bridge.ErrExists) {
 			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: %v", n.Config.Bridge, OptBridgeName, err)
 		}
 		return err
@@ -84,18 +84,18 @@ func (b bridgeBackend) enableForwarding(n *Network) error {
 }
 
 func (b bridgeBackend) deleteNetwork(n *Network) {
-	if err := link.Delete(b.d.nl, n.Config.Bridge); err != nil {
+	if err := b.d.nl.DeleteLink(n.Config.Bridge); err != nil {
 		b.d.netLog(n.ID).WithError(err).Warn("could not delete bridge")
 	}
 }
 
 func (b bridgeBackend) nameEndpoint(_ *Network, ep *Endpoint) {
-	ep.HostVeth, ep.Link = link.VethNames(ep.ID)
+	ep.HostVeth, ep.Link = bridge.VethNames(ep.ID)
 }
 
 func (b bridgeBackend) createEndpoint(n *Network, ep *Endpoint) error {
 	mac, _ := net.ParseMAC(ep.MAC)
-	return link.CreateVeth(b.d.nl, link.VethSpec{
+	return bridge.CreateVeth(b.d.nl, bridge.VethSpec{
 		Host: ep.HostVeth, Container: ep.Link, Bridge: n.Config.Bridge, MTU: n.Config.MTU, MAC: mac,
 	})
 }

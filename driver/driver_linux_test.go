@@ -9,8 +9,8 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
 
+	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/firewall"
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/internal/sysctl"
 	"github.com/weftnet/weft/internal/testlab"
 	"github.com/weftnet/weft/store"
@@ -79,7 +79,7 @@ func endpointReq() *network.CreateEndpointRequest {
 
 func (h *harness) linkExists(t *testing.T, name string) bool {
 	t.Helper()
-	ok, err := link.Exists(h.ns.NL, name)
+	ok, err := h.ns.NL.LinkExists(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestEndpointLifecycle(t *testing.T) {
 	if resp.Interface == nil || resp.Interface.MacAddress != "02:42:0a:01:00:02" {
 		t.Fatalf("CreateEndpoint reply %+v lacks the derived MAC", resp.Interface)
 	}
-	hostVeth, ctrVeth := link.VethNames(epID)
+	hostVeth, ctrVeth := bridge.VethNames(epID)
 	master := h.ns.MustRun(t, "ip", "-o", "link", "show", hostVeth)
 	if !strings.Contains(master, "master wf-aaaaaaaaaaaa") || !strings.Contains(master, "state UP") && !strings.Contains(master, ",UP") {
 		t.Fatalf("host side not up on the bridge: %s", master)
@@ -197,7 +197,7 @@ func TestRestoreAfterReboot(t *testing.T) {
 	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {
 		t.Fatal(err)
 	}
-	hostVeth, _ := link.VethNames(epID)
+	hostVeth, _ := bridge.VethNames(epID)
 	// "Reboot": links and rules gone; plus a leftover from some crash (a
 	// link weft made and marked, whose record it never stored).
 	h.ns.MustRun(t, "ip", "link", "del", "wf-aaaaaaaaaaaa")
@@ -268,7 +268,7 @@ func TestBridgeTuning(t *testing.T) {
 			t.Errorf("%s = %s, want %s", key, got, want)
 		}
 	}
-	hostVeth, _ := link.VethNames(epID)
+	hostVeth, _ := bridge.VethNames(epID)
 	if out := h.ns.MustRun(t, "ip", "-d", "link", "show", hostVeth); !strings.Contains(out, "hairpin on") {
 		t.Errorf("bridge port %s has hairpin off; a container could not reach its own published port:\n%s", hostVeth, out)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
-	"github.com/weftnet/weft/internal/link"
 )
 
 // CreateEndpoint creates the link the container will get: a veth pair on the
@@ -36,7 +35,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	be.nameEndpoint(n, ep)
 	if old, ok := d.endpoints[ep.ID]; ok {
 		// dockerd retried after a crash: the first attempt may be complete.
-		if exists, _ := link.Exists(d.nl, old.Link); exists {
+		if exists, _ := d.nl.LinkExists(old.Link); exists {
 			return endpointResponse(req, old), nil
 		}
 		ep = old
@@ -168,7 +167,7 @@ func (d *Driver) deleteLinks(ep *Endpoint, names ...string) {
 		if name == "" {
 			continue
 		}
-		if err := link.Delete(d.nl, name); err != nil {
+		if err := d.nl.DeleteLink(name); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).WithField("link", name).Warn("could not delete link")
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
-	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/vxlan"
 )
 
@@ -90,7 +90,7 @@ func checkParse(t *testing.T, req *network.CreateNetworkRequest) {
 		t.Fatalf("mode %q accepted", cfg.Mode)
 	}
 	if cfg.bridged() {
-		if err := link.ValidateName(cfg.Bridge); err != nil {
+		if err := ifname.Check(cfg.Bridge); err != nil {
 			t.Fatalf("bridge name: %v", err)
 		}
 	} else if cfg.Bridge != "" {
@@ -99,7 +99,7 @@ func checkParse(t *testing.T, req *network.CreateNetworkRequest) {
 	if cfg.MTU != 0 && (cfg.MTU < minMTU || cfg.MTU > maxMTU || cfg.IPv6 && cfg.MTU < minMTUIPv6) {
 		t.Fatalf("MTU %d accepted", cfg.MTU)
 	}
-	if link.ValidateName(cfg.IfacePrefix+"0") != nil || !isAlnum(cfg.IfacePrefix) {
+	if ifname.Check(cfg.IfacePrefix+"0") != nil || !isAlnum(cfg.IfacePrefix) {
 		t.Fatalf("interface prefix %q accepted", cfg.IfacePrefix)
 	}
 	for _, s := range cfg.subnets() {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
 )
 
@@ -87,7 +86,7 @@ func (m macvlanBackend) ensureNetwork(n *Network) error {
 // first `docker run`.
 func (m macvlanBackend) probe(n *Network) error {
 	name := macvlan.ProbeName(n.ID)
-	link.Delete(m.d.nl, name)
+	m.d.nl.DeleteLink(name)
 	spec := n.childSpec(name)
 	if spec.Mode == "passthru" {
 		return nil // a passthru probe would take the parent over
@@ -95,7 +94,7 @@ func (m macvlanBackend) probe(n *Network) error {
 	if err := macvlan.CreateChild(m.d.nl, spec); err != nil {
 		return err
 	}
-	return link.Delete(m.d.nl, name)
+	return m.d.nl.DeleteLink(name)
 }
 
 // resolveParent finds this host's parent for a network that names it by a
@@ -122,7 +121,7 @@ func (m macvlanBackend) ensureParent(n *Network) error {
 	if err != nil || p.VLAN == 0 {
 		return err
 	}
-	exists, err := link.Exists(m.d.nl, p.Name)
+	exists, err := m.d.nl.LinkExists(p.Name)
 	if err != nil {
 		return err
 	}
@@ -169,7 +168,7 @@ func (m macvlanBackend) checkNeighbours(n *Network) error {
 func (m macvlanBackend) deleteNetwork(n *Network) {
 	log := m.d.netLog(n.ID)
 	if n.Config.HostShim.IsValid() {
-		if err := link.Delete(m.d.nl, macvlan.ShimName(n.ID)); err != nil {
+		if err := m.d.nl.DeleteLink(macvlan.ShimName(n.ID)); err != nil {
 			log.WithError(err).Warn("could not delete host shim")
 		}
 	}
@@ -181,7 +180,7 @@ func (m macvlanBackend) deleteNetwork(n *Network) {
 			return // still in use by another weft network
 		}
 	}
-	if err := link.Delete(m.d.nl, n.parentLink()); err != nil {
+	if err := m.d.nl.DeleteLink(n.parentLink()); err != nil {
 		log.WithError(err).Warn("could not delete parent link weft created")
 	}
 }

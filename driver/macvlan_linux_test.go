@@ -8,7 +8,6 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/internal/testlab"
 	"github.com/weftnet/weft/internal/vmlab"
 	"github.com/weftnet/weft/macvlan"
@@ -144,7 +143,7 @@ func TestMacvlanPassthruTakesOneContainer(t *testing.T) {
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "single container") {
 		t.Fatalf("second passthru container: %v", err)
 	}
-	if ok, _ := link.Exists(h.ns.NL, macvlan.ChildName(macvlan.Macvlan, "dddddddddddd4444")); ok {
+	if ok, _ := h.ns.NL.LinkExists(macvlan.ChildName(macvlan.Macvlan, "dddddddddddd4444")); ok {
 		t.Error("refused endpoint left its link behind")
 	}
 }
@@ -173,7 +172,7 @@ func TestHostShim(t *testing.T) {
 	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := link.Exists(h.ns.NL, macvlan.ShimName(netID)); ok {
+	if ok, _ := h.ns.NL.LinkExists(macvlan.ShimName(netID)); ok {
 		t.Error("shim left after the network was deleted")
 	}
 }
@@ -201,7 +200,7 @@ func TestNoParentIsInternal(t *testing.T) {
 			if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
 				t.Fatal(err)
 			}
-			if ok, _ := link.Exists(h.ns.NL, macvlan.PlaceholderName(netID)); ok {
+			if ok, _ := h.ns.NL.LinkExists(macvlan.PlaceholderName(netID)); ok {
 				t.Error("placeholder parent left after the network was deleted")
 			}
 		})
@@ -303,12 +302,12 @@ func TestVLANParent(t *testing.T) {
 	}
 	h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: "n1", EndpointID: epID})
 	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n1"})
-	if ok, _ := link.Exists(h.ns.NL, "lan0.10"); !ok {
+	if ok, _ := h.ns.NL.LinkExists("lan0.10"); !ok {
 		t.Fatal("lan0.10 deleted while network n2 still uses it")
 	}
 	h.restart(t) // ownership survives a plugin restart
 	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n2"})
-	if ok, _ := link.Exists(h.ns.NL, "lan0.10"); ok {
+	if ok, _ := h.ns.NL.LinkExists("lan0.10"); ok {
 		t.Fatal("lan0.10, made by weft, left after its last network was deleted")
 	}
 	// A VLAN link the user made is used and left alone.
@@ -317,7 +316,7 @@ func TestVLANParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n3"})
-	if ok, _ := link.Exists(h.ns.NL, "lan0.20"); !ok {
+	if ok, _ := h.ns.NL.LinkExists("lan0.20"); !ok {
 		t.Fatal("weft deleted a VLAN link the user made")
 	}
 }
@@ -527,7 +526,7 @@ func TestIpvlanVLANRestoreAfterReboot(t *testing.T) {
 	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := link.Exists(h.ns.NL, "lan0.30"); ok {
+	if ok, _ := h.ns.NL.LinkExists("lan0.30"); ok {
 		t.Error("VLAN parent weft made left after its network was deleted")
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/store"
 )
 
@@ -77,7 +76,7 @@ func (d *Driver) checkBridgeName(name string) error {
 			return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: weft network %s already uses that bridge", name, OptBridgeName, ifname.ShortID(other.ID))
 		}
 	}
-	if exists, err := link.Exists(d.nl, name); err != nil {
+	if exists, err := d.nl.LinkExists(name); err != nil {
 		return err
 	} else if exists {
 		return errdefs.Errorf(ErrConflict, "invalid value %q for option %s: a network interface with that name already exists on this host; choose another name", name, OptBridgeName)

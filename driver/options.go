@@ -11,10 +11,10 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/vxlan"
 )
@@ -149,7 +149,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 	}
 	cfg := NetworkConfig{
 		Mode:        ModeBridge,
-		Bridge:      link.BridgeName(req.NetworkID),
+		Bridge:      bridge.Name(req.NetworkID),
 		ICC:         true,
 		Masquerade:  true,
 		IfacePrefix: defaultIfacePrefix,
@@ -216,7 +216,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 			cfg.MTU = mtu
 		case OptIfacePrefix:
 			// dockerd appends an index, so leave room for it.
-			if err := link.ValidateName(value + "0"); err != nil || !isAlnum(value) {
+			if err := ifname.Check(value + "0"); err != nil || !isAlnum(value) {
 				return cfg, optionError(key, value, "use letters and digits, at most 14 characters")
 			}
 			cfg.IfacePrefix = value
@@ -273,7 +273,7 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 			}
 			cfg.Group = ip
 		case OptUnderlay:
-			if err := link.ValidateName(value); err != nil {
+			if err := ifname.Check(value); err != nil {
 				return cfg, errdefs.Errorf(ErrInvalid, "invalid value for option %s: %v", key, err)
 			}
 			cfg.Underlay = value

@@ -5,9 +5,9 @@ import (
 	"net/netip"
 	"sort"
 
+	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/ifname"
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/store"
@@ -121,7 +121,7 @@ func (d *Driver) restoreEndpoint(ep *Endpoint) {
 	if len(ep.Ports) == 0 || ep.HostVeth == "" {
 		return
 	}
-	if exists, err := link.Exists(d.nl, ep.HostVeth); err == nil && !exists {
+	if exists, err := d.nl.LinkExists(ep.HostVeth); err == nil && !exists {
 		log.Info("endpoint link is gone; withdrawing its published ports until dockerd deletes it")
 		ep.Ports = nil
 		if err := d.saveEndpoint(ep); err != nil {
@@ -250,14 +250,14 @@ func (d *Driver) markLinksMade() {
 
 // endpointLinkNames are the names an endpoint's links get in every mode.
 func endpointLinkNames(id string) []string {
-	host, container := link.VethNames(id)
+	host, container := bridge.VethNames(id)
 	return []string{host, container, macvlan.ChildName(macvlan.Macvlan, id), macvlan.ChildName(macvlan.Ipvlan, id)}
 }
 
 // networkLinkNames are the names a network's links get by default in every
 // mode (a bridge named with an option cannot be found from the id).
 func networkLinkNames(id string) []string {
-	return []string{link.BridgeName(id), vxlan.Name(id), macvlan.ShimName(id), macvlan.PlaceholderName(id)}
+	return []string{bridge.Name(id), vxlan.Name(id), macvlan.ShimName(id), macvlan.PlaceholderName(id)}
 }
 
 // deleteUnknownLinks handles dockerd deleting a network or endpoint weft has
@@ -273,7 +273,7 @@ func (d *Driver) deleteUnknownLinks(id string, names []string) (removed bool) {
 			continue
 		}
 		d.log.WithFields(map[string]any{"id": ifname.ShortID(id), "link": name}).Info("removing a link weft made under an earlier state")
-		if err := link.Delete(d.nl, name); err != nil {
+		if err := d.nl.DeleteLink(name); err != nil {
 			d.log.WithError(err).WithField("link", name).Warn("could not remove link")
 			continue
 		}
@@ -309,7 +309,7 @@ func (d *Driver) removeOrphanLinks() {
 		switch {
 		case d.nl.Mine(l) && !owned[name]:
 			d.log.WithField("link", name).Info("removing leftover link")
-			if err := link.Delete(d.nl, name); err != nil {
+			if err := d.nl.DeleteLink(name); err != nil {
 				d.log.WithError(err).WithField("link", name).Warn("could not remove leftover link")
 			}
 		case nl.MadeByWeft(l) && !d.nl.Mine(l):

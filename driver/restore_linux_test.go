@@ -10,7 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/ipam"
 	"github.com/weftnet/weft/store"
 )
@@ -57,7 +57,7 @@ func endpointLinks(t *testing.T, h *harness) string {
 	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {
 		t.Fatal(err)
 	}
-	hostVeth, _ := link.VethNames(epID)
+	hostVeth, _ := bridge.VethNames(epID)
 	return hostVeth
 }
 

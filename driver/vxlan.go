@@ -9,7 +9,6 @@ import (
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/vxlan"
 )
 
@@ -154,7 +153,7 @@ func (v vxlanBackend) underlay(n *Network) (dev string, local netip.Addr, mtu in
 }
 
 func (v vxlanBackend) deleteNetwork(n *Network) {
-	if err := link.Delete(v.d.nl, vxlan.Name(n.ID)); err != nil {
+	if err := v.d.nl.DeleteLink(vxlan.Name(n.ID)); err != nil {
 		v.d.netLog(n.ID).WithError(err).Warn("could not delete vxlan device")
 	}
 	if n.Config.Encrypted {

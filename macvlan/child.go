@@ -8,7 +8,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/weftnet/weft/internal/errdefs"
-	"github.com/weftnet/weft/internal/link"
 	"github.com/weftnet/weft/internal/nl"
 )
 
@@ -82,7 +81,7 @@ type ShimSpec struct {
 // EnsureShim creates the shim (if missing), gives it its address and brings
 // it up. Routes to containers are added per container with RouteVia.
 func EnsureShim(h *nl.Handle, spec ShimSpec) error {
-	if ok, err := link.Exists(h, spec.Child.Name); err != nil {
+	if ok, err := h.LinkExists(spec.Child.Name); err != nil {
 		return err
 	} else if !ok {
 		if err := CreateChild(h, spec.Child); err != nil {

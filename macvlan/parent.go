@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weftnet/weft/internal/errdefs"
-	"github.com/weftnet/weft/internal/link"
+	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/nl"
 )
 
@@ -34,7 +34,7 @@ type Parent struct {
 // ParseParent validates a parent name. A dotted suffix of digits asks for
 // an 802.1q sub-interface, as Docker's macvlan and ipvlan drivers read it.
 func ParseParent(s string) (Parent, error) {
-	if err := link.ValidateName(s); err != nil {
+	if err := ifname.Check(s); err != nil {
 		return Parent{}, errdefs.Errorf(errdefs.Invalid, "invalid value for option %s: %v", OptParent, err)
 	}
 	p := Parent{Name: s}
@@ -110,7 +110,7 @@ func EnsureVLAN(h *nl.Handle, p Parent) (created bool, err error) {
 		err = h.LinkSetUp(l)
 	}
 	if err != nil {
-		_ = link.Delete(h, p.Name) // best effort: err is what the caller must hear
+		_ = h.DeleteLink(p.Name) // best effort: err is what the caller must hear
 		return false, err
 	}
 	return true, nil

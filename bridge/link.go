@@ -1,4 +1,9 @@
-package link
+// Package bridge is weft's bridge network mode: a Linux bridge holding the
+// gateway addresses, a veth pair per container on it, and the kernel
+// settings its firewall rules rely on. vxlan networks are bridge networks
+// too, with a VXLAN device on the bridge. Every netlink call goes through
+// internal/nl.
+package bridge
 
 import (
 	"crypto/sha256"
@@ -15,8 +20,8 @@ import (
 // ErrExists says a link of that name exists and does not belong to the caller.
 var ErrExists = errors.New("link already exists")
 
-// BridgeSpec describes a bridge weft wants.
-type BridgeSpec struct {
+// Spec describes a bridge weft wants.
+type Spec struct {
 	Name      string
 	MTU       int            // 0 keeps the kernel default
 	Addresses []netip.Prefix // gateway addresses, e.g. 10.1.0.1/24
@@ -26,20 +31,9 @@ type BridgeSpec struct {
 	Seed string
 }
 
-// CreateBridge creates a new bridge; it fails with ErrExists when any link
-// with that name is already there.
-func CreateBridge(h *nl.Handle, spec BridgeSpec) error {
-	if _, err := h.LinkByName(spec.Name); err == nil {
-		return fmt.Errorf("%w: %q", ErrExists, spec.Name)
-	} else if !nl.IsNotFound(err) {
-		return err
-	}
-	return EnsureBridge(h, spec)
-}
-
-// EnsureBridge makes the bridge exist, up, with the MTU, MAC and addresses of
+// Ensure makes the bridge exist, up, with the MTU, MAC and addresses of
 // spec; an existing bridge is adopted, any other link type is an error.
-func EnsureBridge(h *nl.Handle, spec BridgeSpec) error {
+func Ensure(h *nl.Handle, spec Spec) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = spec.Name
 	if spec.MTU > 0 {
@@ -77,30 +71,6 @@ func EnsureBridge(h *nl.Handle, spec BridgeSpec) error {
 		return fmt.Errorf("set %q up: %w", spec.Name, err)
 	}
 	return nil
-}
-
-// Delete removes a link by name; a missing link is not an error.
-func Delete(h *nl.Handle, name string) error {
-	l, err := h.LinkByName(name)
-	if nl.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := h.LinkDel(l); err != nil && !nl.IsNotFound(err) {
-		return fmt.Errorf("delete link %q: %w", name, err)
-	}
-	return nil
-}
-
-// Exists reports whether a link named name exists.
-func Exists(h *nl.Handle, name string) (bool, error) {
-	_, err := h.LinkByName(name)
-	if nl.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 func prefixToIPNet(p netip.Prefix) *net.IPNet {

@@ -1,4 +1,4 @@
-package link
+package bridge
 
 import (
 	"fmt"
@@ -39,7 +39,7 @@ func CreateVeth(h *nl.Handle, spec VethSpec) (retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
-			_ = Delete(h, spec.Host) // best effort: retErr is what the caller must hear
+			_ = h.DeleteLink(spec.Host) // best effort: retErr is what the caller must hear
 		}
 	}()
 	host, err := h.LinkByName(spec.Host)

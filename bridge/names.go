@@ -1,0 +1,19 @@
+package bridge
+
+import "github.com/weftnet/weft/internal/ifname"
+
+// Name prefixes of the links this package creates (ifname.ForID). weft
+// recognises its own links by their mark (internal/nl), never by these.
+const (
+	BridgePrefix        = "wf-" // bridges: wf-<12 chars of network id>
+	HostVethPrefix      = "wh"  // bridge side of an endpoint's veth pair
+	ContainerVethPrefix = "wc"  // container side, handed to dockerd as SrcName
+)
+
+// Name is the default bridge name of a network.
+func Name(networkID string) string { return ifname.ForID(BridgePrefix, networkID) }
+
+// VethNames returns the host and container side names of an endpoint's veth pair.
+func VethNames(endpointID string) (host, container string) {
+	return ifname.ForID(HostVethPrefix, endpointID), ifname.ForID(ContainerVethPrefix, endpointID)
+}
