@@ -4,8 +4,6 @@ import (
 	"maps"
 	"strconv"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
@@ -24,7 +22,7 @@ const kindVNI = "vnis"
 // network's VNI, unique among the swarm's networks, and an encrypted
 // network's key. The options are validated here too, so a mistake shows at
 // `docker network create` rather than on each node later.
-func (d *Driver) AllocateNetwork(req *network.AllocateNetworkRequest) (map[string]string, error) {
+func (d *Driver) AllocateNetwork(req *AllocateRequest) (map[string]string, error) {
 	out := maps.Clone(req.Options)
 	if out == nil {
 		out = map[string]string{}
@@ -103,19 +101,6 @@ func (d *Driver) reserveVNI(networkID string, vni int, chosen bool) (int, error)
 
 // createRequestFor is the CreateNetwork a node will get for an allocated
 // network with these options, for validating them on the manager.
-func createRequestFor(req *network.AllocateNetworkRequest, opts map[string]string) *network.CreateNetworkRequest {
-	generic := map[string]interface{}{}
-	for k, v := range opts {
-		generic[k] = v
-	}
-	return &network.CreateNetworkRequest{NetworkID: req.NetworkID, Options: map[string]interface{}{keyGeneric: generic},
-		IPv4Data: pointers(req.IPv4Data), IPv6Data: pointers(req.IPv6Data)}
-}
-
-func pointers(data []network.IPAMData) []*network.IPAMData {
-	out := make([]*network.IPAMData, len(data))
-	for i := range data {
-		out[i] = &data[i]
-	}
-	return out
+func createRequestFor(req *AllocateRequest, opts map[string]string) *NetworkRequest {
+	return &NetworkRequest{NetworkID: req.NetworkID, Options: opts, IPv4Data: req.IPv4Data, IPv6Data: req.IPv6Data}
 }

@@ -4,14 +4,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/esp"
 )
 
-func allocReq(id string, opts map[string]string) *network.AllocateNetworkRequest {
-	return &network.AllocateNetworkRequest{NetworkID: id, Options: opts,
-		IPv4Data: []network.IPAMData{{Pool: "10.85.0.0/24", Gateway: "10.85.0.1/24"}}}
+func allocReq(id string, opts map[string]string) *AllocateRequest {
+	return &AllocateRequest{NetworkID: id, Options: opts,
+		IPv4Data: []IPAMData{{Pool: "10.85.0.0/24", Gateway: "10.85.0.1/24"}}}
 }
 
 // TestAllocateNetwork: as a swarm manager, weft hands every vxlan network a

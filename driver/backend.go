@@ -1,6 +1,6 @@
 package driver
 
-import "github.com/docker/go-plugins-helpers/network"
+import "github.com/weftnet/weft/internal/netmode"
 
 // backend builds the kernel objects of one network mode. Callers hold d.mu.
 type backend interface {
@@ -16,8 +16,8 @@ type backend interface {
 	createEndpoint(n *Network, ep *Endpoint) error
 	// deleteEndpoint removes what createEndpoint made.
 	deleteEndpoint(n *Network, ep *Endpoint)
-	// join fills the mode's part of dockerd's Join reply.
-	join(n *Network, ep *Endpoint, resp *network.JoinResponse)
+	// join answers the mode's part of Join.
+	join(n *Network, ep *Endpoint) netmode.JoinInfo
 }
 
 // backendOf picks the backend of a network's mode.

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/internal/errdefs"
+	"github.com/weftnet/weft/internal/netmode"
 )
 
 // bridgeBackend builds bridge networks: a Linux bridge holding the gateway
@@ -105,9 +104,11 @@ func (b bridgeBackend) deleteEndpoint(_ *Network, ep *Endpoint) {
 	b.d.deleteLinks(ep, ep.HostVeth, ep.Link)
 }
 
-func (b bridgeBackend) join(n *Network, ep *Endpoint, resp *network.JoinResponse) {
+func (b bridgeBackend) join(n *Network, ep *Endpoint) netmode.JoinInfo {
 	if n.Config.Internal {
-		return
+		return netmode.JoinInfo{}
 	}
-	resp.Gateway, resp.GatewayIPv6 = n.gateways(ep)
+	var j netmode.JoinInfo
+	j.Gateway, j.GatewayIPv6 = n.gateways(ep)
+	return j
 }

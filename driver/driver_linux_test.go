@@ -2,11 +2,11 @@ package driver
 
 import (
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
 
 	"github.com/weftnet/weft/bridge"
@@ -66,15 +66,22 @@ func (h *harness) restart(t *testing.T) {
 	h.d = h.start(t)
 }
 
-func bridgeReq(generic map[string]interface{}) *network.CreateNetworkRequest {
-	req := createReq(generic, &network.IPAMData{Pool: "10.1.0.0/24", Gateway: "10.1.0.1/24"})
+func bridgeReq(generic map[string]string) *NetworkRequest {
+	req := createReq(generic, IPAMData{Pool: "10.1.0.0/24", Gateway: "10.1.0.1/24"})
 	req.NetworkID = netID
 	return req
 }
 
-func endpointReq() *network.CreateEndpointRequest {
-	return &network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID,
-		Interface: &network.EndpointInterface{Address: "10.1.0.2/24"}}
+func endpointReq() *EndpointRequest {
+	return &EndpointRequest{NetworkID: netID, EndpointID: epID, Address: "10.1.0.2/24"}
+}
+
+// text is an address as dockerd reads it: "" for none.
+func text(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 func (h *harness) linkExists(t *testing.T, name string) bool {
@@ -102,7 +109,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	if err := h.d.CreateNetwork(bridgeReq(nil)); err != nil {
 		t.Fatalf("repeated CreateNetwork: %v", err)
 	}
-	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+	if err := h.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
 	if h.linkExists(t, "wf-aaaaaaaaaaaa") {
@@ -112,10 +119,10 @@ func TestNetworkLifecycle(t *testing.T) {
 		t.Fatalf("rules left after the last network was deleted:\n%s", rules)
 	}
 	// Unknown ids delete fine, so `docker network rm` never gets stuck.
-	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "unknown"}); err != nil {
+	if err := h.d.DeleteNetwork("unknown"); err != nil {
 		t.Fatalf("delete unknown network: %v", err)
 	}
-	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: "unknown"}); err != nil {
+	if err := h.d.DeleteEndpoint(netID, "unknown"); err != nil {
 		t.Fatalf("delete unknown endpoint: %v", err)
 	}
 }
@@ -123,7 +130,7 @@ func TestNetworkLifecycle(t *testing.T) {
 func TestCreateNetworkRefusesTakenBridgeName(t *testing.T) {
 	h := newHarness(t)
 	before := h.ns.MustRun(t, "iptables-save")
-	err := h.d.CreateNetwork(bridgeReq(map[string]interface{}{OptBridgeName: "lo"}))
+	err := h.d.CreateNetwork(bridgeReq(map[string]string{OptBridgeName: "lo"}))
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `"lo"`) || !strings.Contains(err.Error(), OptBridgeName) {
 		t.Fatalf("error %v does not refuse the taken name clearly", err)
 	}
@@ -145,22 +152,22 @@ func TestEndpointLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Interface == nil || resp.Interface.MacAddress != "02:42:0a:01:00:02" {
-		t.Fatalf("CreateEndpoint reply %+v lacks the derived MAC", resp.Interface)
+	if resp.MAC != "02:42:0a:01:00:02" {
+		t.Fatalf("CreateEndpoint reply %+v lacks the derived MAC", resp)
 	}
 	hostVeth, ctrVeth := bridge.VethNames(epID)
 	master := h.ns.MustRun(t, "ip", "-o", "link", "show", hostVeth)
 	if !strings.Contains(master, "master wf-aaaaaaaaaaaa") || !strings.Contains(master, "state UP") && !strings.Contains(master, ",UP") {
 		t.Fatalf("host side not up on the bridge: %s", master)
 	}
-	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	join, err := h.d.Join(netID, epID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if join.InterfaceName.SrcName != ctrVeth || join.InterfaceName.DstPrefix != "eth" || join.Gateway != "10.1.0.1" || !join.DisableGatewayService {
+	if join.Link != ctrVeth || join.IfacePrefix != "eth" || text(join.Gateway) != "10.1.0.1" {
 		t.Fatalf("join reply %+v", join)
 	}
-	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+	if err := h.d.DeleteEndpoint(netID, epID); err != nil {
 		t.Fatal(err)
 	}
 	if h.linkExists(t, hostVeth) || h.linkExists(t, ctrVeth) {
@@ -171,19 +178,19 @@ func TestEndpointLifecycle(t *testing.T) {
 func TestInternalNetworkHasNoGateway(t *testing.T) {
 	h := newHarness(t)
 	req := bridgeReq(nil)
-	req.Options[keyInternal] = true
+	req.Internal = true
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {
 		t.Fatal(err)
 	}
-	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	join, err := h.d.Join(netID, epID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if join.Gateway != "" || !join.DisableGatewayService {
-		t.Fatalf("internal network join %+v: want no gateway and no gateway service", join)
+	if text(join.Gateway) != "" {
+		t.Fatalf("internal network join %+v: want no gateway", join)
 	}
 }
 
@@ -216,10 +223,10 @@ func TestRestoreAfterReboot(t *testing.T) {
 		t.Fatalf("firewall rules not rebuilt:\n%s", rules)
 	}
 	// dockerd then deletes the dead endpoint and the network: both succeed.
-	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+	if err := h.d.DeleteEndpoint(netID, epID); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+	if err := h.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -227,20 +234,19 @@ func TestRestoreAfterReboot(t *testing.T) {
 // TestIPv6OnlyNetwork: v28+ engines can send no IPv4 data at all (--ipv4=false).
 func TestIPv6OnlyNetwork(t *testing.T) {
 	h := newHarness(t)
-	req := &network.CreateNetworkRequest{NetworkID: netID, Options: map[string]interface{}{keyEnableIPv6: true},
-		IPv4Data: []*network.IPAMData{}, IPv6Data: []*network.IPAMData{{Pool: "fd00:7::/64", Gateway: "fd00:7::1/64"}}}
+	req := &NetworkRequest{NetworkID: netID, IPv6: true,
+		IPv4Data: []IPAMData{}, IPv6Data: []IPAMData{{Pool: "fd00:7::/64", Gateway: "fd00:7::1/64"}}}
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID,
-		Interface: &network.EndpointInterface{AddressIPv6: "fd00:7::5/64"}}); err != nil {
+	if _, err := h.d.CreateEndpoint(&EndpointRequest{NetworkID: netID, EndpointID: epID, AddressIPv6: "fd00:7::5/64"}); err != nil {
 		t.Fatal(err)
 	}
-	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	join, err := h.d.Join(netID, epID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if join.Gateway != "" || join.GatewayIPv6 != "fd00:7::1" {
+	if text(join.Gateway) != "" || text(join.GatewayIPv6) != "fd00:7::1" {
 		t.Fatalf("join %+v: want only the IPv6 gateway", join)
 	}
 	if fwd := h.ns.MustRun(t, "sysctl", "-n", "net.ipv6.conf.all.forwarding"); strings.TrimSpace(fwd) != "1" {
@@ -252,7 +258,7 @@ func TestIPv6OnlyNetwork(t *testing.T) {
 func TestBridgeTuning(t *testing.T) {
 	h := newHarness(t)
 	h.ns.MustRun(t, "sysctl", "-w", "net.bridge.bridge-nf-call-iptables=0")
-	if err := h.d.CreateNetwork(bridgeReq(map[string]interface{}{OptICC: "false"})); err != nil {
+	if err := h.d.CreateNetwork(bridgeReq(map[string]string{OptICC: "false"})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {

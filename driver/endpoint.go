@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
 )
@@ -16,16 +14,13 @@ import (
 // in the host namespace until dockerd moves it in after Join. When dockerd
 // gave no MAC (and the mode lets weft choose one), weft picks one and
 // returns it.
-func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.CreateEndpointResponse, retErr error) {
+func (d *Driver) CreateEndpoint(req *EndpointRequest) (_ *EndpointReply, retErr error) {
 	log := d.epLog(req.NetworkID, req.EndpointID)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n, ok := d.networks[req.NetworkID]
 	if !ok {
 		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", ifname.ShortID(req.NetworkID))
-	}
-	if req.Interface == nil {
-		return nil, errdefs.Errorf(ErrInvalid, "CreateEndpoint without an interface")
 	}
 	be := d.backendOf(n)
 	ep, err := newEndpoint(n, req)
@@ -36,7 +31,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	if old, ok := d.endpoints[ep.ID]; ok {
 		// dockerd retried after a crash: the first attempt may be complete.
 		if exists, _ := d.nl.LinkExists(old.Link); exists {
-			return endpointResponse(req, old), nil
+			return endpointReply(req, old), nil
 		}
 		ep = old
 	}
@@ -59,38 +54,32 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 		return nil, err
 	}
 	log.WithFields(map[string]any{"ipv4": ep.IPv4, "ipv6": ep.IPv6, "link": ep.Link}).Info("endpoint created")
-	return endpointResponse(req, ep), nil
+	return endpointReply(req, ep), nil
 }
 
 // newEndpoint validates the addresses dockerd sends and names the links.
-func newEndpoint(n *Network, req *network.CreateEndpointRequest) (*Endpoint, error) {
-	ep := &Endpoint{ID: req.EndpointID, NetworkID: n.ID}
+func newEndpoint(n *Network, req *EndpointRequest) (*Endpoint, error) {
+	ep := &Endpoint{ID: req.EndpointID, NetworkID: n.ID, Exposed: req.Exposed}
 	var err error
-	if ep.IPv4, err = endpointAddress(n, req.Interface.Address, false); err != nil {
+	if ep.IPv4, err = endpointAddress(n, req.Address, false); err != nil {
 		return nil, err
 	}
-	if ep.IPv6, err = endpointAddress(n, req.Interface.AddressIPv6, true); err != nil {
+	if ep.IPv6, err = endpointAddress(n, req.AddressIPv6, true); err != nil {
 		return nil, err
 	}
 	// ipvlan children and a passthru macvlan child carry the parent's MAC.
 	sharesParentMAC := n.Config.Mode == ModeIpvlan || n.Config.MacvlanMode == "passthru"
 	switch {
-	case req.Interface.MacAddress != "" && sharesParentMAC:
+	case req.MAC != "" && sharesParentMAC:
 		return nil, errdefs.Errorf(ErrInvalid, "--mac-address cannot be used on this network: its containers use the MAC address of parent %s", n.parentLink())
-	case req.Interface.MacAddress != "":
-		mac, err := net.ParseMAC(req.Interface.MacAddress)
+	case req.MAC != "":
+		mac, err := net.ParseMAC(req.MAC)
 		if err != nil {
-			return nil, errdefs.Errorf(ErrInvalid, "invalid --mac-address %q: %v", req.Interface.MacAddress, err)
+			return nil, errdefs.Errorf(ErrInvalid, "invalid --mac-address %q: %v", req.MAC, err)
 		}
 		ep.MAC = mac.String()
 	case !sharesParentMAC:
 		ep.MAC = macFor(ep).String()
-	}
-	if opts, ok := req.Options[keyExposedPorts]; ok {
-		ep.Exposed, err = parseExposedPorts(opts)
-		if err != nil {
-			return nil, err
-		}
 	}
 	return ep, nil
 }
@@ -125,26 +114,26 @@ func macFor(ep *Endpoint) net.HardwareAddr {
 	return mac
 }
 
-// endpointResponse fills only what dockerd left empty: echoing a field it set
+// endpointReply fills only what dockerd left empty: echoing a field it set
 // makes it fail with "driver modified interface".
-func endpointResponse(req *network.CreateEndpointRequest, ep *Endpoint) *network.CreateEndpointResponse {
-	if req.Interface.MacAddress != "" || ep.MAC == "" {
-		return &network.CreateEndpointResponse{}
+func endpointReply(req *EndpointRequest, ep *Endpoint) *EndpointReply {
+	if req.MAC != "" {
+		return &EndpointReply{}
 	}
-	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: ep.MAC}}
+	return &EndpointReply{MAC: ep.MAC}
 }
 
 // DeleteEndpoint removes the veth pair, the endpoint's published ports and
 // its record, the record first (see DeleteNetwork). An unknown endpoint is
 // deleted successfully.
-func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
+func (d *Driver) DeleteEndpoint(networkID, endpointID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ep, ok := d.endpoints[req.EndpointID]
+	ep, ok := d.endpoints[endpointID]
 	if !ok {
-		d.epLog(req.NetworkID, req.EndpointID).Info("delete of an unknown endpoint")
-		d.deleteUnknownLinks(req.EndpointID, endpointLinkNames(req.EndpointID))
-		return d.deleteEndpointRecord(req.EndpointID)
+		d.epLog(networkID, endpointID).Info("delete of an unknown endpoint")
+		d.deleteUnknownLinks(endpointID, endpointLinkNames(endpointID))
+		return d.deleteEndpointRecord(endpointID)
 	}
 	if err := d.deleteEndpointRecord(ep.ID); err != nil {
 		return fmt.Errorf("endpoint %s is kept: its record cannot be removed: %w", ifname.ShortID(ep.ID), err)
@@ -182,20 +171,14 @@ func (d *Driver) networkOrStub(id string) *Network {
 	return &Network{ID: id, Config: NetworkConfig{Mode: ModeBridge}}
 }
 
-// EndpointInfo reports an endpoint's published ports, as Docker's bridge does.
-func (d *Driver) EndpointInfo(req *network.InfoRequest) (map[string]any, error) {
+// EndpointInfo reports an endpoint's published and exposed ports, as
+// Docker's bridge does; an unknown endpoint has none.
+func (d *Driver) EndpointInfo(_, endpointID string) (EndpointInfo, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ep, ok := d.endpoints[req.EndpointID]
+	ep, ok := d.endpoints[endpointID]
 	if !ok {
-		return map[string]any{}, nil
+		return EndpointInfo{}, nil
 	}
-	info := map[string]any{}
-	if len(ep.Ports) > 0 {
-		info[keyPortMap] = ep.Ports
-	}
-	if len(ep.Exposed) > 0 {
-		info[keyExposedPorts] = ep.Exposed
-	}
-	return info, nil
+	return EndpointInfo{Ports: ep.Ports, Exposed: ep.Exposed}, nil
 }

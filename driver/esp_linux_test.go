@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/go-plugins-helpers/network"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -19,7 +18,7 @@ import (
 // testKey is the key the operator gives every host of an encrypted network.
 const testKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
-var encrypted = map[string]interface{}{OptEncrypted: "", OptEncryptionKey: testKey, OptPeers: "10.90.0.1,10.90.0.2"}
+var encrypted = map[string]string{OptEncrypted: "", OptEncryptionKey: testKey, OptPeers: "10.90.0.1,10.90.0.2"}
 
 // TestVXLANEncrypted: with -o encrypted, containers on two hosts reach each
 // other while the wire between the hosts carries ESP and never a VXLAN
@@ -106,8 +105,8 @@ func TestVXLANEncrypted(t *testing.T) {
 		t.Error("after a reboot the encrypted network does not carry traffic again")
 	}
 
-	h1.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID})
-	if err := h1.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+	h1.d.DeleteEndpoint(netID, epID)
+	if err := h1.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
 	policies, _ := h1.ns.NL.XfrmPolicyList(netlink.FAMILY_V4)
@@ -127,8 +126,7 @@ func TestVXLANEncryptedSwarmPeers(t *testing.T) {
 	self, peer := netip.MustParseAddr("10.90.0.1"), netip.MustParseAddr("10.90.0.2")
 	h.d.Discover(self, true, true)
 	// As every node receives it: the key the manager's AllocateNetwork added.
-	req := vxlanReq(map[string]interface{}{OptEncrypted: "", OptEncryptionKey: testKey})
-	delete(req.Options[keyGeneric].(map[string]interface{}), OptPeers)
+	req := vxlanReq(map[string]string{OptEncrypted: "", OptEncryptionKey: testKey, OptPeers: unset})
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}

@@ -11,34 +11,30 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/vxlan"
 )
 
-// networkSeeds are CreateNetwork bodies: every mode and option, the
-// issue's null subnets of a host_shim network, bridge names the firewall
-// refuses, and values of the wrong type.
+// networkSeeds are CreateNetwork requests, as package plugin hands them to
+// the driver: every mode and option, a host_shim network with null (empty)
+// subnets, bridge names the firewall refuses, overlapping and odd pools.
+// How dockerd's options map becomes Options is plugin's (its FuzzServer).
 var networkSeeds = []string{
 	`{"NetworkID":"0123456789abcdef0123","Options":{},"IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"10.1.0.0/24","Gateway":"10.1.0.1/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"bridge","com.docker.network.bridge.name":"br-custom","com.docker.network.bridge.enable_icc":"false","com.docker.network.bridge.enable_ip_masquerade":"0","com.docker.network.bridge.host_binding_ipv4":"198.18.0.11","com.docker.network.driver.mtu":"1400","com.docker.network.container_iface_prefix":"weft"},"com.docker.network.internal":true},"IPv4Data":[{"Pool":"10.1.0.0/24","Gateway":"10.1.0.1"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.enable_ipv6":true},"IPv4Data":[{"Pool":"10.1.0.0/24"}],"IPv6Data":[{"Pool":"fd00:1::/64","Gateway":"fd00:1::1/64"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"macvlan","parent":"eth1.20","macvlan_mode":"private"}},"IPv4Data":[{"Pool":"192.0.2.0/24","Gateway":"192.0.2.1/24","AuxAddresses":{"host":"192.0.2.250"}}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"macvlan","host_shim":"192.0.2.250","parent_subnet":"192.0.2.0/24"}},"IPv4Data":[{"Pool":"192.0.2.0/24","AuxAddresses":{"host":"192.0.2.250"}}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"macvlan","host_shim":"192.0.2.250"}},"IPv4Data":[{"Pool":"192.0.2.0/24"},null]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"macvlan","host_shim":"fd00:1::fa"},"com.docker.network.enable_ipv6":"true"},"IPv4Data":[null],"IPv6Data":[{"Pool":"fd00:1::/64"},null]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"ipvlan","parent":"eth1","ipvlan_mode":"l3","ipvlan_flag":"private"}},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"vxlan","vni":"42","vxlan_port":"4789","peers":"192.0.2.11, 192.0.2.12"}},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"vxlan","group":"239.1.1.1","underlay":"eth1"}},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"vxlan","encrypted":"","encryption_key":"abababababababababababababababababababababababababababababababab","peers":"192.0.2.11"}},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":"vxlan","swarm":"true"}},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"com.docker.network.bridge.name":"br+"}},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"com.docker.network.bridge.name":"brü"}},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"com.docker.network.driver.mtu":1400,"com.docker.network.bridge.enable_icc":false}}}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":"mode=vxlan"}}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":["vxlan"]}}}`,
-	`{"NetworkID":"n1","Options":{"com.docker.network.enable_ipv6":1}}`,
+	`{"NetworkID":"n1","Options":{"mode":"bridge","com.docker.network.bridge.name":"br-custom","com.docker.network.bridge.enable_icc":"false","com.docker.network.bridge.enable_ip_masquerade":"0","com.docker.network.bridge.host_binding_ipv4":"198.18.0.11","com.docker.network.driver.mtu":"1400","com.docker.network.container_iface_prefix":"weft"},"Internal":true,"IPv4Data":[{"Pool":"10.1.0.0/24","Gateway":"10.1.0.1"}]}`,
+	`{"NetworkID":"n1","IPv6":true,"IPv4Data":[{"Pool":"10.1.0.0/24"}],"IPv6Data":[{"Pool":"fd00:1::/64","Gateway":"fd00:1::1/64"}]}`,
+	`{"NetworkID":"n1","Options":{"mode":"macvlan","parent":"eth1.20","macvlan_mode":"private"},"IPv4Data":[{"Pool":"192.0.2.0/24","Gateway":"192.0.2.1/24","AuxAddresses":{"host":"192.0.2.250"}}]}`,
+	`{"NetworkID":"n1","Options":{"mode":"macvlan","host_shim":"192.0.2.250","parent_subnet":"192.0.2.0/24"},"IPv4Data":[{"Pool":"192.0.2.0/24","AuxAddresses":{"host":"192.0.2.250"}}]}`,
+	`{"NetworkID":"n1","Options":{"mode":"macvlan","host_shim":"192.0.2.250"},"IPv4Data":[{"Pool":"192.0.2.0/24"},null]}`,
+	`{"NetworkID":"n1","Options":{"mode":"macvlan","host_shim":"fd00:1::fa"},"IPv6":true,"IPv4Data":[null],"IPv6Data":[{"Pool":"fd00:1::/64"},null]}`,
+	`{"NetworkID":"n1","Options":{"mode":"ipvlan","parent":"eth1","ipvlan_mode":"l3","ipvlan_flag":"private"},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
+	`{"NetworkID":"n1","Options":{"mode":"vxlan","vni":"42","vxlan_port":"4789","peers":"192.0.2.11, 192.0.2.12"},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
+	`{"NetworkID":"n1","Options":{"mode":"vxlan","group":"239.1.1.1","underlay":"eth1"},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
+	`{"NetworkID":"n1","Options":{"mode":"vxlan","encrypted":"","encryption_key":"abababababababababababababababababababababababababababababababab","peers":"192.0.2.11"},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
+	`{"NetworkID":"n1","Options":{"mode":"vxlan","swarm":"true"},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
+	`{"NetworkID":"n1","Options":{"com.docker.network.bridge.name":"br+"},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
+	`{"NetworkID":"n1","Options":{"com.docker.network.bridge.name":"brü"},"IPv4Data":[{"Pool":"10.1.0.0/24"}]}`,
+	`{"NetworkID":"n1","Options":{"com.docker.network.driver.mtu":"1400","com.docker.network.bridge.enable_icc":"false"}}`,
 	`{"NetworkID":"n1","IPv4Data":[{"Pool":"10.1.0.0/24"},{"Pool":"10.1.0.128/25"}]}`,
 	`{"NetworkID":"n1","IPv4Data":[{"Pool":"fd00::/64"}]}`,
 	`{"NetworkID":"n1","IPv4Data":[{"Pool":"10.1.0.0/24","Gateway":"10.2.0.1/24"}]}`,
@@ -57,11 +53,11 @@ func FuzzNetworkOptions(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var req network.CreateNetworkRequest
+		var req NetworkRequest
 		if json.Unmarshal(body, &req) == nil {
 			checkParse(t, &req)
 		}
-		var areq network.AllocateNetworkRequest
+		var areq AllocateRequest
 		if json.Unmarshal(body, &areq) == nil {
 			opts := maps.Clone(areq.Options)
 			if opts == nil {
@@ -73,7 +69,7 @@ func FuzzNetworkOptions(f *testing.F) {
 	})
 }
 
-func checkParse(t *testing.T, req *network.CreateNetworkRequest) {
+func checkParse(t *testing.T, req *NetworkRequest) {
 	t.Helper()
 	cfg, err := parseNetworkConfig(req)
 	cfg2, err2 := parseNetworkConfig(req)
@@ -161,12 +157,12 @@ func checkParse(t *testing.T, req *network.CreateNetworkRequest) {
 var fuzzNetworks = func() []*Network {
 	var out []*Network
 	for _, body := range []string{
-		`{"NetworkID":"n1","Options":{"com.docker.network.enable_ipv6":true},"IPv4Data":[{"Pool":"10.1.0.0/24","Gateway":"10.1.0.1/24"}],"IPv6Data":[{"Pool":"fd00:1::/64"}]}`,
-		`{"NetworkID":"n2","Options":{"com.docker.network.generic":{"mode":"macvlan","macvlan_mode":"passthru"}},"IPv4Data":[{"Pool":"192.0.2.0/24"}]}`,
-		`{"NetworkID":"n3","Options":{"com.docker.network.generic":{"mode":"ipvlan","parent":"eth1"}},"IPv4Data":[{"Pool":"192.0.2.0/24"}]}`,
-		`{"NetworkID":"n4","Options":{"com.docker.network.generic":{"mode":"macvlan"},"com.docker.network.enable_ipv6":true},"IPv6Data":[{"Pool":"fd00:2::/64"}]}`,
+		`{"NetworkID":"n1","IPv6":true,"IPv4Data":[{"Pool":"10.1.0.0/24","Gateway":"10.1.0.1/24"}],"IPv6Data":[{"Pool":"fd00:1::/64"}]}`,
+		`{"NetworkID":"n2","Options":{"mode":"macvlan","macvlan_mode":"passthru"},"IPv4Data":[{"Pool":"192.0.2.0/24"}]}`,
+		`{"NetworkID":"n3","Options":{"mode":"ipvlan","parent":"eth1"},"IPv4Data":[{"Pool":"192.0.2.0/24"}]}`,
+		`{"NetworkID":"n4","Options":{"mode":"macvlan"},"IPv6":true,"IPv6Data":[{"Pool":"fd00:2::/64"}]}`,
 	} {
-		var req network.CreateNetworkRequest
+		var req NetworkRequest
 		if err := json.Unmarshal([]byte(body), &req); err != nil {
 			panic(err)
 		}
@@ -179,34 +175,38 @@ var fuzzNetworks = func() []*Network {
 	return out
 }()
 
+// endpointFuzz is a CreateEndpoint and the ports dockerd then publishes.
+type endpointFuzz struct {
+	EndpointRequest
+	Ports []PortBinding
+}
+
 // FuzzEndpointOptions decodes any body as CreateEndpoint's request (and
-// its port options) on networks of each mode, and checks that the parser
-// never panics, refuses with invalid-input errors only, and accepts only
-// addresses of the network's subnets, of the right family, and a MAC
-// address where the mode allows one.
+// the ports to publish) on networks of each mode, and checks that the
+// parser never panics, refuses with invalid-input errors only, and accepts
+// only addresses of the network's subnets, of the right family, a MAC
+// address where the mode allows one, and ports weft can publish.
 func FuzzEndpointOptions(f *testing.F) {
 	for i, body := range []string{
-		`{"NetworkID":"n1","EndpointID":"0123456789abcdef","Interface":{"Address":"10.1.0.2/24","AddressIPv6":"fd00:1::2/64","MacAddress":""},"Options":{}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":{"Address":"10.1.0.2/24","MacAddress":"02:42:0a:01:00:02"},"Options":{"com.docker.network.endpoint.exposedports":[{"Proto":6,"Port":80}],"com.docker.network.portmap":[{"Proto":6,"Port":80,"HostPort":8080,"HostIP":"127.0.0.1"}]}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":{"Address":"10.9.0.2/24"}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":{"Address":"fd00:1::2/64"}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":{"Address":"10.1.0.2/24","MacAddress":"zz"}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":{},"Options":{"com.docker.network.endpoint.exposedports":"80/tcp"}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":{},"Options":{"com.docker.network.portmap":[{"Proto":99,"Port":80}]}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":{},"Options":{"com.docker.network.portmap":[{"Proto":6,"HostIP":"localhost"}]}}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Interface":null}`,
+		`{"NetworkID":"n1","EndpointID":"0123456789abcdef","Address":"10.1.0.2/24","AddressIPv6":"fd00:1::2/64","MAC":""}`,
+		`{"NetworkID":"n1","EndpointID":"e1","Address":"10.1.0.2/24","MAC":"02:42:0a:01:00:02","Exposed":[{"Proto":6,"Port":80}],"Ports":[{"Proto":6,"Port":80,"HostPort":8080,"HostIP":"127.0.0.1"}]}`,
+		`{"NetworkID":"n1","EndpointID":"e1","Address":"10.9.0.2/24"}`,
+		`{"NetworkID":"n1","EndpointID":"e1","Address":"fd00:1::2/64"}`,
+		`{"NetworkID":"n1","EndpointID":"e1","Address":"10.1.0.2/24","MAC":"zz"}`,
+		`{"NetworkID":"n1","EndpointID":"e1","Ports":[{"Proto":99,"Port":80}]}`,
+		`{"NetworkID":"n1","EndpointID":"e1","Ports":[{"Proto":6,"HostIP":"localhost"}]}`,
 	} {
 		for n := range fuzzNetworks {
 			f.Add(uint8(n+i), []byte(body))
 		}
 	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
-		var req network.CreateEndpointRequest
-		if json.Unmarshal(body, &req) != nil || req.Interface == nil {
-			return // the plugin refuses these before the driver sees them
+		var req endpointFuzz
+		if json.Unmarshal(body, &req) != nil {
+			return
 		}
 		n := fuzzNetworks[int(which)%len(fuzzNetworks)]
-		ep, err := newEndpoint(n, &req)
+		ep, err := newEndpoint(n, &req.EndpointRequest)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error %q is not an invalid-input error", err)
@@ -235,20 +235,20 @@ func FuzzEndpointOptions(f *testing.F) {
 					t.Fatalf("MAC %q: %v", ep.MAC, err)
 				}
 			}
-			endpointResponse(&req, ep)
+			endpointReply(&req.EndpointRequest, ep)
 		}
-		if raw, ok := req.Options[keyPortMap]; ok {
-			bindings, err := parsePortBindings(raw)
-			if err != nil && !errors.Is(err, ErrInvalid) {
+		if err := checkPortBindings(req.Ports); err != nil {
+			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error %q is not an invalid-input error", err)
 			}
-			for _, b := range bindings {
-				if _, ok := protoNames[b.Proto]; !ok {
-					t.Fatalf("protocol %d accepted", b.Proto)
-				}
-				if _, err := netip.ParseAddr(b.HostIP); b.HostIP != "" && err != nil {
-					t.Fatalf("host address %q accepted", b.HostIP)
-				}
+			return
+		}
+		for _, b := range req.Ports {
+			if _, ok := protoNames[b.Proto]; !ok {
+				t.Fatalf("protocol %d accepted", b.Proto)
+			}
+			if _, err := netip.ParseAddr(b.HostIP); b.HostIP != "" && err != nil {
+				t.Fatalf("host address %q accepted", b.HostIP)
 			}
 		}
 	})

@@ -4,10 +4,9 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
+	"github.com/weftnet/weft/internal/netmode"
 	"github.com/weftnet/weft/macvlan"
 )
 
@@ -222,26 +221,25 @@ func (m macvlanBackend) deleteEndpoint(n *Network, ep *Endpoint) {
 	m.d.deleteLinks(ep, ep.Link)
 }
 
-func (m macvlanBackend) join(n *Network, ep *Endpoint, resp *network.JoinResponse) {
+func (m macvlanBackend) join(n *Network, ep *Endpoint) netmode.JoinInfo {
+	var j netmode.JoinInfo
 	if n.Config.Internal {
-		return
+		return j
 	}
 	if n.kind() == macvlan.Ipvlan && n.Config.IpvlanMode != "l2" {
 		// ipvlan l3: the parent routes; containers send everything out of
 		// their link, with no gateway on the segment (as Docker's ipvlan l3).
 		if ep.IPv4.IsValid() {
-			resp.StaticRoutes = append(resp.StaticRoutes, &network.StaticRoute{Destination: "0.0.0.0/0", RouteType: routeConnected})
+			j.Routes = append(j.Routes, netmode.Route{Destination: netip.PrefixFrom(netip.IPv4Unspecified(), 0)})
 		}
 		if ep.IPv6.IsValid() {
-			resp.StaticRoutes = append(resp.StaticRoutes, &network.StaticRoute{Destination: "::/0", RouteType: routeConnected})
+			j.Routes = append(j.Routes, netmode.Route{Destination: netip.PrefixFrom(netip.IPv6Unspecified(), 0)})
 		}
-		return
+		return j
 	}
-	resp.Gateway, resp.GatewayIPv6 = n.gateways(ep)
+	j.Gateway, j.GatewayIPv6 = n.gateways(ep)
+	return j
 }
-
-// routeConnected is libnetwork's RouteType for a route with no next hop.
-const routeConnected = 1
 
 // addressLike returns the endpoint's address of the same family as a.
 func (ep *Endpoint) addressLike(a netip.Addr) netip.Addr {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/internal/testlab"
 	"github.com/weftnet/weft/internal/vmlab"
 	"github.com/weftnet/weft/macvlan"
@@ -49,10 +47,10 @@ func requireKernel(t *testing.T, h *harness, kind string) {
 	}
 }
 
-func macvlanReq(id string, generic map[string]interface{}, subnet string) *network.CreateNetworkRequest {
+func macvlanReq(id string, generic map[string]string, subnet string) *NetworkRequest {
 	pool := strings.TrimSuffix(subnet, ".0/24") + ".0/24"
 	gw := strings.TrimSuffix(subnet, ".0/24") + ".1/24"
-	req := createReq(generic, &network.IPAMData{Pool: pool, Gateway: gw})
+	req := createReq(generic, IPAMData{Pool: pool, Gateway: gw})
 	req.NetworkID = id
 	return req
 }
@@ -61,31 +59,31 @@ func macvlanReq(id string, generic map[string]interface{}, subnet string) *netwo
 // namespace as dockerd would after Join, and configures it there.
 func (h *harness) attach(t *testing.T, netID, epID, cidr string, cidr6 ...string) *testlab.NS {
 	t.Helper()
-	iface := &network.EndpointInterface{Address: cidr}
+	req := &EndpointRequest{NetworkID: netID, EndpointID: epID, Address: cidr}
 	if len(cidr6) > 0 {
-		iface.AddressIPv6 = cidr6[0]
+		req.AddressIPv6 = cidr6[0]
 	}
-	resp, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: epID, Interface: iface})
+	resp, err := h.d.CreateEndpoint(req)
 	if err != nil {
 		t.Fatalf("CreateEndpoint: %v", err)
 	}
-	join, err := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+	join, err := h.d.Join(netID, epID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := testlab.NewNS(t)
-	h.ns.MustRun(t, "ip", "link", "set", join.InterfaceName.SrcName, "netns", c.Name)
-	c.MustRun(t, "ip", "link", "set", join.InterfaceName.SrcName, "name", "eth0")
-	if resp.Interface != nil && resp.Interface.MacAddress != "" {
-		c.MustRun(t, "ip", "link", "set", "eth0", "address", resp.Interface.MacAddress)
+	h.ns.MustRun(t, "ip", "link", "set", join.Link, "netns", c.Name)
+	c.MustRun(t, "ip", "link", "set", join.Link, "name", "eth0")
+	if resp.MAC != "" {
+		c.MustRun(t, "ip", "link", "set", "eth0", "address", resp.MAC)
 	}
 	c.MustRun(t, "ip", "addr", "add", cidr, "dev", "eth0")
 	for _, a := range cidr6 {
 		c.MustRun(t, "ip", "addr", "add", a, "dev", "eth0", "nodad")
 	}
 	c.MustRun(t, "ip", "link", "set", "eth0", "up")
-	for _, r := range join.StaticRoutes {
-		c.MustRun(t, "ip", "route", "add", r.Destination, "dev", "eth0")
+	for _, r := range join.Routes {
+		c.MustRun(t, "ip", "route", "add", r.Destination.String(), "dev", "eth0")
 	}
 	return c
 }
@@ -106,7 +104,7 @@ func TestMacvlanModesWithTraffic(t *testing.T) {
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
 			h := newLANHarness(t)
-			req := macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: tt.mode}, "10.50.0.0/24")
+			req := macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: tt.mode}, "10.50.0.0/24")
 			if err := h.d.CreateNetwork(req); err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +128,7 @@ func TestMacvlanModesWithTraffic(t *testing.T) {
 
 func TestMacvlanPassthruTakesOneContainer(t *testing.T) {
 	h := newLANHarness(t)
-	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.50.0.0/24")
+	req := macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.50.0.0/24")
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +136,7 @@ func TestMacvlanPassthruTakesOneContainer(t *testing.T) {
 	if !pings(c1, "10.50.0.100") {
 		t.Error("passthru container cannot reach the LAN")
 	}
-	_, err := h.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: netID, EndpointID: "dddddddddddd4444",
-		Interface: &network.EndpointInterface{Address: "10.50.0.12/24"}})
+	_, err := h.d.CreateEndpoint(&EndpointRequest{NetworkID: netID, EndpointID: "dddddddddddd4444", Address: "10.50.0.12/24"})
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "single container") {
 		t.Fatalf("second passthru container: %v", err)
 	}
@@ -151,8 +148,8 @@ func TestMacvlanPassthruTakesOneContainer(t *testing.T) {
 // TestHostShim: with host_shim the host reaches its own macvlan containers.
 func TestHostShim(t *testing.T) {
 	h := newLANHarness(t)
-	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptHostShim: "10.50.0.250"}, "10.50.0.0/24")
-	req.IPv4Data[0].AuxAddresses = map[string]interface{}{"host": "10.50.0.250/24"}
+	req := macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptHostShim: "10.50.0.250"}, "10.50.0.0/24")
+	req.IPv4Data[0].AuxAddresses = map[string]string{"host": "10.50.0.250/24"}
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
@@ -163,13 +160,13 @@ func TestHostShim(t *testing.T) {
 	if !pings(c1, "10.50.0.250") {
 		t.Error("the container cannot reach the host's shim address")
 	}
-	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+	if err := h.d.DeleteEndpoint(netID, epID); err != nil {
 		t.Fatal(err)
 	}
 	if routes := h.ns.MustRun(t, "ip", "route"); strings.Contains(routes, "10.50.0.11") {
 		t.Errorf("route to the deleted container left behind:\n%s", routes)
 	}
-	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+	if err := h.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := h.ns.NL.LinkExists(macvlan.ShimName(netID)); ok {
@@ -187,8 +184,8 @@ func TestNoParentIsInternal(t *testing.T) {
 			if mode == ModeIpvlan {
 				requireKernel(t, h.harness, "ipvlan")
 			}
-			req := macvlanReq(netID, map[string]interface{}{OptMode: mode}, "10.51.0.0/24")
-			req.Options[keyInternal] = true
+			req := macvlanReq(netID, map[string]string{OptMode: mode}, "10.51.0.0/24")
+			req.Internal = true
 			if err := h.d.CreateNetwork(req); err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +194,7 @@ func TestNoParentIsInternal(t *testing.T) {
 			if !pings(c1, "10.51.0.12") {
 				t.Error("containers of an internal network cannot reach each other")
 			}
-			if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+			if err := h.d.DeleteNetwork(netID); err != nil {
 				t.Fatal(err)
 			}
 			if ok, _ := h.ns.NL.LinkExists(macvlan.PlaceholderName(netID)); ok {
@@ -215,20 +212,20 @@ func TestMacvlanBadParents(t *testing.T) {
 	h.ns.MustRun(t, "ip", "link", "set", "lan0", "mtu", "1500")
 	tests := []struct {
 		name    string
-		generic map[string]interface{}
+		generic map[string]string
 		want    []string
 	}{
-		{"missing", map[string]interface{}{OptParent: "eth9"}, []string{`"eth9"`, "parent", "no interface"}},
-		{"loopback", map[string]interface{}{OptParent: "lo"}, []string{`"lo"`, "loopback"}},
-		{"bridge port", map[string]interface{}{OptParent: "port0"}, []string{`"port0"`, "port of br-test"}},
-		{"vlan 0", map[string]interface{}{OptParent: "lan0.0"}, []string{"VLAN id 0", "1 to 4094"}},
-		{"vlan 4095", map[string]interface{}{OptParent: "lan0.4095"}, []string{"VLAN id 4095", "1 to 4094"}},
-		{"vlan name too long", map[string]interface{}{OptParent: "verylongname.100"}, []string{"parent", "at most 15"}},
-		{"mtu above parent", map[string]interface{}{OptParent: "lan0", OptMTU: "9000"}, []string{"9000", "MTU 1500 of parent lan0"}},
-		{"bad macvlan mode", map[string]interface{}{OptParent: "lan0", OptMacvlanMode: "bridged"}, []string{"macvlan_mode", "bridge, passthru, private, vepa"}},
-		{"bridge option", map[string]interface{}{OptParent: "lan0", OptICC: "false"}, []string{OptICC, "applies to mode=bridge", "mode=macvlan accepts"}},
-		{"shim not reserved", map[string]interface{}{OptParent: "lan0", OptHostShim: "10.50.0.250"}, []string{"--aux-address host=10.50.0.250"}},
-		{"shim outside", map[string]interface{}{OptParent: "lan0", OptHostShim: "10.9.0.250"}, []string{OptHostShim, "inside the network's --subnet"}},
+		{"missing", map[string]string{OptParent: "eth9"}, []string{`"eth9"`, "parent", "no interface"}},
+		{"loopback", map[string]string{OptParent: "lo"}, []string{`"lo"`, "loopback"}},
+		{"bridge port", map[string]string{OptParent: "port0"}, []string{`"port0"`, "port of br-test"}},
+		{"vlan 0", map[string]string{OptParent: "lan0.0"}, []string{"VLAN id 0", "1 to 4094"}},
+		{"vlan 4095", map[string]string{OptParent: "lan0.4095"}, []string{"VLAN id 4095", "1 to 4094"}},
+		{"vlan name too long", map[string]string{OptParent: "verylongname.100"}, []string{"parent", "at most 15"}},
+		{"mtu above parent", map[string]string{OptParent: "lan0", OptMTU: "9000"}, []string{"9000", "MTU 1500 of parent lan0"}},
+		{"bad macvlan mode", map[string]string{OptParent: "lan0", OptMacvlanMode: "bridged"}, []string{"macvlan_mode", "bridge, passthru, private, vepa"}},
+		{"bridge option", map[string]string{OptParent: "lan0", OptICC: "false"}, []string{OptICC, "applies to mode=bridge", "mode=macvlan accepts"}},
+		{"shim not reserved", map[string]string{OptParent: "lan0", OptHostShim: "10.50.0.250"}, []string{"--aux-address host=10.50.0.250"}},
+		{"shim outside", map[string]string{OptParent: "lan0", OptHostShim: "10.9.0.250"}, []string{OptHostShim, "inside the network's --subnet"}},
 	}
 	before := h.ns.MustRun(t, "ip", "-o", "link")
 	for _, tt := range tests {
@@ -259,17 +256,17 @@ func TestMacvlanBadParents(t *testing.T) {
 // networks share one parent.
 func TestOneParentOneKind(t *testing.T) {
 	h := newLANHarness(t)
-	if err := h.d.CreateNetwork(macvlanReq("n1", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.50.0.0/24")); err != nil {
+	if err := h.d.CreateNetwork(macvlanReq("n1", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.50.0.0/24")); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.d.CreateNetwork(macvlanReq("n2", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.52.0.0/24")); err != nil {
+	if err := h.d.CreateNetwork(macvlanReq("n2", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.52.0.0/24")); err != nil {
 		t.Fatalf("a second macvlan network on the same parent: %v", err)
 	}
-	err := h.d.CreateNetwork(macvlanReq("n3", map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0"}, "10.53.0.0/24"))
+	err := h.d.CreateNetwork(macvlanReq("n3", map[string]string{OptMode: ModeIpvlan, OptParent: "lan0"}, "10.53.0.0/24"))
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "either macvlan or ipvlan") {
 		t.Errorf("ipvlan on a macvlan parent: %v", err)
 	}
-	err = h.d.CreateNetwork(macvlanReq("n4", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.54.0.0/24"))
+	err = h.d.CreateNetwork(macvlanReq("n4", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.54.0.0/24"))
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "passthru needs a parent of its own") {
 		t.Errorf("passthru on a shared parent: %v", err)
 	}
@@ -282,7 +279,7 @@ func TestVLANParent(t *testing.T) {
 	requireKernel(t, h.harness, "vlan")
 	for _, id := range []string{"n1", "n2"} {
 		subnet := map[string]string{"n1": "10.60.0.0/24", "n2": "10.61.0.0/24"}[id]
-		if err := h.d.CreateNetwork(macvlanReq(id, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0.10"}, subnet)); err != nil {
+		if err := h.d.CreateNetwork(macvlanReq(id, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0.10"}, subnet)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -300,22 +297,22 @@ func TestVLANParent(t *testing.T) {
 	if pings(c1, "10.50.0.100") {
 		t.Error("container on VLAN 10 reaches the untagged LAN")
 	}
-	h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: "n1", EndpointID: epID})
-	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n1"})
+	h.d.DeleteEndpoint("n1", epID)
+	h.d.DeleteNetwork("n1")
 	if ok, _ := h.ns.NL.LinkExists("lan0.10"); !ok {
 		t.Fatal("lan0.10 deleted while network n2 still uses it")
 	}
 	h.restart(t) // ownership survives a plugin restart
-	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n2"})
+	h.d.DeleteNetwork("n2")
 	if ok, _ := h.ns.NL.LinkExists("lan0.10"); ok {
 		t.Fatal("lan0.10, made by weft, left after its last network was deleted")
 	}
 	// A VLAN link the user made is used and left alone.
 	h.ns.MustRun(t, "ip", "link", "add", "link", "lan0", "name", "lan0.20", "type", "vlan", "id", "20")
-	if err := h.d.CreateNetwork(macvlanReq("n3", map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0.20"}, "10.62.0.0/24")); err != nil {
+	if err := h.d.CreateNetwork(macvlanReq("n3", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0.20"}, "10.62.0.0/24")); err != nil {
 		t.Fatal(err)
 	}
-	h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "n3"})
+	h.d.DeleteNetwork("n3")
 	if ok, _ := h.ns.NL.LinkExists("lan0.20"); !ok {
 		t.Fatal("weft deleted a VLAN link the user made")
 	}
@@ -329,7 +326,7 @@ func TestVLANUnsupportedKernel(t *testing.T) {
 		h.ns.Run("ip", "link", "del", "lan0.99")
 		t.Skip("this kernel has 802.1q; TestVLANParent covers it")
 	}
-	err := h.d.CreateNetwork(macvlanReq(netID, map[string]interface{}{OptMode: ModeMacvlan, OptParent: "lan0.10"}, "10.60.0.0/24"))
+	err := h.d.CreateNetwork(macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0.10"}, "10.60.0.0/24"))
 	if err == nil || !strings.Contains(err.Error(), "802.1q") {
 		t.Fatalf("VLAN parent on a kernel without 802.1q: %v", err)
 	}
@@ -346,18 +343,18 @@ func TestIpvlanModesWithTraffic(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			h := newLANHarness(t)
 			requireKernel(t, h.harness, "ipvlan")
-			req := macvlanReq(netID, map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanMode: mode}, "10.50.0.0/24")
+			req := macvlanReq(netID, map[string]string{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanMode: mode}, "10.50.0.0/24")
 			if err := h.d.CreateNetwork(req); err != nil {
 				t.Fatal(err)
 			}
 			c1 := h.attach(t, netID, epID, "10.50.0.11/24")
 			c2 := h.attach(t, netID, "cccccccccccc3333", "10.50.0.12/24")
-			join, _ := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
+			join, _ := h.d.Join(netID, epID, "")
 			if mode == "l2" {
-				if join.Gateway != "10.50.0.1" || len(join.StaticRoutes) != 0 {
+				if text(join.Gateway) != "10.50.0.1" || len(join.Routes) != 0 {
 					t.Errorf("l2 join %+v: want gateway 10.50.0.1", join)
 				}
-			} else if join.Gateway != "" || len(join.StaticRoutes) != 1 || join.StaticRoutes[0].Destination != "0.0.0.0/0" {
+			} else if text(join.Gateway) != "" || len(join.Routes) != 1 || join.Routes[0].Destination.String() != "0.0.0.0/0" {
 				t.Errorf("%s join %+v: want no gateway and a connected default route", mode, join)
 			}
 			if !pings(c1, "10.50.0.12") {
@@ -388,7 +385,7 @@ func TestTwoVLANsIsolated(t *testing.T) {
 	h := newLANHarness(t)
 	requireKernel(t, h.harness, "vlan")
 	for id, spec := range map[string][2]string{"vlan10": {"lan0.10", "10.60.0.0/24"}, "vlan20": {"lan0.20", "10.61.0.0/24"}} {
-		if err := h.d.CreateNetwork(macvlanReq(id, map[string]interface{}{OptMode: ModeMacvlan, OptParent: spec[0]}, spec[1])); err != nil {
+		if err := h.d.CreateNetwork(macvlanReq(id, map[string]string{OptMode: ModeMacvlan, OptParent: spec[0]}, spec[1])); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -424,7 +421,7 @@ func TestTwoVLANsIsolated(t *testing.T) {
 func TestIpvlanPrivateFlag(t *testing.T) {
 	h := newLANHarness(t)
 	requireKernel(t, h.harness, "ipvlan")
-	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanFlag: "private"}, "10.50.0.0/24")
+	req := macvlanReq(netID, map[string]string{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanFlag: "private"}, "10.50.0.0/24")
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
@@ -448,9 +445,9 @@ func TestMacvlanIpvlanDualStackAndMTU(t *testing.T) {
 				requireKernel(t, h.harness, "ipvlan")
 			}
 			h.lan.MustRun(t, "ip", "addr", "add", "fd00:50::100/64", "dev", "lan1", "nodad")
-			req := macvlanReq(netID, map[string]interface{}{OptMode: mode, OptParent: "lan0", OptMTU: "1400"}, "10.50.0.0/24")
-			req.Options[keyEnableIPv6] = true
-			req.IPv6Data = []*network.IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
+			req := macvlanReq(netID, map[string]string{OptMode: mode, OptParent: "lan0", OptMTU: "1400"}, "10.50.0.0/24")
+			req.IPv6 = true
+			req.IPv6Data = []IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
 			if err := h.d.CreateNetwork(req); err != nil {
 				t.Fatal(err)
 			}
@@ -464,8 +461,8 @@ func TestMacvlanIpvlanDualStackAndMTU(t *testing.T) {
 					t.Errorf("%s: IPv6 ping to %s failed: %v", mode, target, err)
 				}
 			}
-			join, _ := h.d.Join(&network.JoinRequest{NetworkID: netID, EndpointID: epID})
-			if join.GatewayIPv6 != "fd00:50::1" {
+			join, _ := h.d.Join(netID, epID, "")
+			if text(join.GatewayIPv6) != "fd00:50::1" {
 				t.Errorf("join %+v: want the IPv6 gateway fd00:50::1", join)
 			}
 		})
@@ -478,7 +475,7 @@ func TestMacvlanIpvlanDualStackAndMTU(t *testing.T) {
 func TestParentFoundPerHost(t *testing.T) {
 	h := newLANHarness(t)
 	h.ns.MustRun(t, "ip", "addr", "add", "10.50.0.5/24", "dev", "lan0")
-	for id, opt := range map[string]map[string]interface{}{
+	for id, opt := range map[string]map[string]string{
 		"by-pattern": {OptMode: ModeMacvlan, OptParent: "la*"},
 		"by-subnet":  {OptMode: ModeMacvlan, OptParentSubnet: "10.50.0.0/24"},
 	} {
@@ -494,7 +491,7 @@ func TestParentFoundPerHost(t *testing.T) {
 	if got := h.d.networks["by-subnet"].ResolvedParent; got != "lan0" {
 		t.Errorf("after restart the resolved parent is %q, want lan0", got)
 	}
-	err := h.d.CreateNetwork(macvlanReq("none", map[string]interface{}{OptMode: ModeMacvlan, OptParentSubnet: "10.99.0.0/24"}, "10.58.0.0/24"))
+	err := h.d.CreateNetwork(macvlanReq("none", map[string]string{OptMode: ModeMacvlan, OptParentSubnet: "10.99.0.0/24"}, "10.58.0.0/24"))
 	if err == nil || !strings.Contains(err.Error(), "no interface of this host has an address in it") {
 		t.Errorf("parent_subnet matching nothing: %v", err)
 	}
@@ -507,7 +504,7 @@ func TestIpvlanVLANRestoreAfterReboot(t *testing.T) {
 	h := newLANHarness(t)
 	requireKernel(t, h.harness, "ipvlan")
 	requireKernel(t, h.harness, "vlan")
-	req := macvlanReq(netID, map[string]interface{}{OptMode: ModeIpvlan, OptParent: "lan0.30"}, "10.63.0.0/24")
+	req := macvlanReq(netID, map[string]string{OptMode: ModeIpvlan, OptParent: "lan0.30"}, "10.63.0.0/24")
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
@@ -519,11 +516,11 @@ func TestIpvlanVLANRestoreAfterReboot(t *testing.T) {
 	}
 	h.attach(t, netID, "cccccccccccc3333", "10.63.0.12/24") // a restarted container joins again
 	for _, ep := range []string{epID, "cccccccccccc3333"} {
-		if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: ep}); err != nil {
+		if err := h.d.DeleteEndpoint(netID, ep); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+	if err := h.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := h.ns.NL.LinkExists("lan0.30"); ok {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/store"
@@ -16,7 +14,7 @@ import (
 // ipvlan the parent and host shim. On failure nothing is left behind. A
 // CreateNetwork for a network weft already has (dockerd retrying after a
 // plugin crash) makes sure the kernel state is there and succeeds.
-func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error) {
+func (d *Driver) CreateNetwork(req *NetworkRequest) (retErr error) {
 	log := d.netLog(req.NetworkID)
 	cfg, err := parseNetworkConfig(req)
 	if err != nil {
@@ -88,11 +86,11 @@ func (d *Driver) checkBridgeName(name string) error {
 // network without a swarm (no manager allocates them): each host hands out
 // addresses from its own --ip-range. With weft's IPAM, a pool whose range
 // is the whole subnet is refused; other IPAMs cannot be checked.
-func (d *Driver) checkHostRange(cfg NetworkConfig, req *network.CreateNetworkRequest) error {
+func (d *Driver) checkHostRange(cfg NetworkConfig, req *NetworkRequest) error {
 	if cfg.Mode != ModeVXLAN || d.pools == nil || (len(cfg.Peers) == 0 && !cfg.Group.IsValid()) {
 		return nil
 	}
-	for _, data := range append(append([]*network.IPAMData{}, req.IPv4Data...), req.IPv6Data...) {
+	for _, data := range append(append([]IPAMData{}, req.IPv4Data...), req.IPv6Data...) {
 		pool, err := netip.ParsePrefix(data.Pool)
 		if err != nil {
 			continue // parseNetworkConfig has already refused it
@@ -109,11 +107,11 @@ func (d *Driver) checkHostRange(cfg NetworkConfig, req *network.CreateNetworkReq
 // markSwarmCopy marks the pools of a swarm network's copy in weft's IPAM,
 // so that dockerd, should it die and forget the copy, can create it again.
 // Marking is idempotent and changes nothing a later failure must undo.
-func (d *Driver) markSwarmCopy(cfg NetworkConfig, req *network.CreateNetworkRequest) error {
+func (d *Driver) markSwarmCopy(cfg NetworkConfig, req *NetworkRequest) error {
 	if !cfg.Swarm || d.pools == nil {
 		return nil
 	}
-	for _, data := range append(append([]*network.IPAMData{}, req.IPv4Data...), req.IPv6Data...) {
+	for _, data := range append(append([]IPAMData{}, req.IPv4Data...), req.IPv6Data...) {
 		pool, err := netip.ParsePrefix(data.Pool)
 		if err != nil {
 			continue // parseNetworkConfig has already refused it
@@ -163,19 +161,19 @@ func (d *Driver) teardownNetwork(n *Network) {
 // rebuilds a network dockerd deleted. Deleting a network weft does not know
 // succeeds (and drops a record restore skipped), so `docker network rm`
 // never gets stuck on weft.
-func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
+func (d *Driver) DeleteNetwork(networkID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, ok := d.networks[req.NetworkID]
+	n, ok := d.networks[networkID]
 	if !ok {
-		d.netLog(req.NetworkID).Info("delete of an unknown network")
-		if d.deleteUnknownLinks(req.NetworkID, networkLinkNames(req.NetworkID)) {
+		d.netLog(networkID).Info("delete of an unknown network")
+		if d.deleteUnknownLinks(networkID, networkLinkNames(networkID)) {
 			// The kept rules of its bridge go with it.
 			if err := d.applyFirewall(); err != nil {
-				d.netLog(req.NetworkID).WithError(err).Warn("could not update firewall rules")
+				d.netLog(networkID).WithError(err).Warn("could not update firewall rules")
 			}
 		}
-		return d.deleteNetworkRecord(req.NetworkID)
+		return d.deleteNetworkRecord(networkID)
 	}
 	// Endpoints dockerd forgot to delete (it does so before DeleteNetwork)
 	// would keep veths on the bridge: drop them with it.
@@ -207,13 +205,13 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 }
 
 // gateways returns the gateway addresses of the subnets holding the
-// endpoint's addresses, as Join wants them (plain IPs).
-func (n *Network) gateways(ep *Endpoint) (v4, v6 string) {
+// endpoint's addresses (invalid where there is none).
+func (n *Network) gateways(ep *Endpoint) (v4, v6 netip.Addr) {
 	if s, ok := n.subnetOf(ep.IPv4.Addr()); ep.IPv4.IsValid() && ok && s.Gateway.IsValid() {
-		v4 = s.Gateway.Addr().String()
+		v4 = s.Gateway.Addr()
 	}
 	if s, ok := n.subnetOf(ep.IPv6.Addr()); ep.IPv6.IsValid() && ok && s.Gateway.IsValid() {
-		v6 = s.Gateway.Addr().String()
+		v6 = s.Gateway.Addr()
 	}
 	return v4, v6
 }

@@ -9,12 +9,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
+	"github.com/weftnet/weft/internal/netmode"
 	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/vxlan"
 )
@@ -46,13 +45,6 @@ const (
 	// swarm network, so each node knows its copy is one dockerd does not
 	// persist (see ipam's MarkSwarmCopy).
 	OptSwarm = "swarm"
-)
-
-// Keys dockerd itself puts at the top level of CreateNetwork's Options.
-const (
-	keyGeneric    = "com.docker.network.generic"
-	keyEnableIPv6 = "com.docker.network.enable_ipv6"
-	keyInternal   = "com.docker.network.internal"
 )
 
 // Network modes.
@@ -135,13 +127,11 @@ type Subnet struct {
 }
 
 // optionError names the option, the value and what is accepted.
-func optionError(opt, value, accepted string) error {
-	return errdefs.Errorf(ErrInvalid, "invalid value %q for option %s: %s", value, opt, accepted)
-}
+func optionError(opt, value, accepted string) error { return netmode.OptionError(opt, value, accepted) }
 
 // parseNetworkConfig turns CreateNetwork's request into a NetworkConfig,
 // rejecting anything a user could have typed wrong.
-func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error) {
+func parseNetworkConfig(req *NetworkRequest) (NetworkConfig, error) {
 	// Link names are made from the id: one with a space or a slash would
 	// make names the kernel refuses.
 	if !ifname.ValidID(req.NetworkID) {
@@ -155,16 +145,8 @@ func parseNetworkConfig(req *network.CreateNetworkRequest) (NetworkConfig, error
 		IfacePrefix: defaultIfacePrefix,
 	}
 	var err error
-	if cfg.IPv6, err = boolOption(req.Options, keyEnableIPv6); err != nil {
-		return cfg, err
-	}
-	if cfg.Internal, err = boolOption(req.Options, keyInternal); err != nil {
-		return cfg, err
-	}
-	generic, err := genericOptions(req.Options)
-	if err != nil {
-		return cfg, err
-	}
+	cfg.IPv6, cfg.Internal = req.IPv6, req.Internal
+	generic := req.Options
 	if mode, ok := generic[OptMode]; ok {
 		if !slices.Contains(acceptedModes, mode) {
 			return cfg, optionError(OptMode, mode, "accepted modes are "+strings.Join(acceptedModes, ", "))
@@ -398,7 +380,7 @@ func unknownOption(key, mode string) error {
 // checkHostShim requires the host's address on a macvlan or ipvlan network
 // to lie in the network's subnet and to be reserved with --aux-address, so
 // IPAM never hands it to a container.
-func checkHostShim(cfg *NetworkConfig, req *network.CreateNetworkRequest) error {
+func checkHostShim(cfg *NetworkConfig, req *NetworkRequest) error {
 	if !cfg.HostShim.IsValid() {
 		return nil
 	}
@@ -418,10 +400,8 @@ func checkHostShim(cfg *NetworkConfig, req *network.CreateNetworkRequest) error 
 	}
 	for _, d := range data {
 		for _, aux := range d.AuxAddresses {
-			if s, ok := aux.(string); ok {
-				if p, err := parseAddrOrPrefix(s, 0); err == nil && p.Addr() == cfg.HostShim {
-					return nil
-				}
+			if p, err := parseAddrOrPrefix(aux, 0); err == nil && p.Addr() == cfg.HostShim {
+				return nil
 			}
 		}
 	}
@@ -430,68 +410,16 @@ func checkHostShim(cfg *NetworkConfig, req *network.CreateNetworkRequest) error 
 		OptHostShim, cfg.HostShim, cfg.HostShim)
 }
 
-// genericOptions flattens the user's -o options; dockerd sends them as a
-// JSON object of strings.
-func genericOptions(opts map[string]interface{}) (map[string]string, error) {
-	out := map[string]string{}
-	raw, ok := opts[keyGeneric]
-	if !ok || raw == nil {
-		return out, nil
-	}
-	m, ok := raw.(map[string]interface{})
-	if !ok {
-		return nil, errdefs.Errorf(ErrInvalid, "driver options arrived as %T, expected an object", raw)
-	}
-	for k, v := range m {
-		switch v := v.(type) {
-		case string:
-			out[k] = v
-		case bool:
-			out[k] = strconv.FormatBool(v)
-		case float64:
-			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
-		default:
-			return nil, errdefs.Errorf(ErrInvalid, "option %s has a value of type %T, expected a string", k, v)
-		}
-	}
-	return out, nil
-}
-
-// boolOption reads a top-level boolean dockerd sets (absent means false).
-func boolOption(opts map[string]interface{}, key string) (bool, error) {
-	switch v := opts[key].(type) {
-	case nil:
-		return false, nil
-	case bool:
-		return v, nil
-	case string:
-		return parseBool(key, v)
-	default:
-		return false, errdefs.Errorf(ErrInvalid, "%s has a value of type %T, expected true or false", key, v)
-	}
-}
-
-func parseBool(key, value string) (bool, error) {
-	b, err := strconv.ParseBool(value)
-	if err != nil {
-		return false, optionError(key, value, "use true or false")
-	}
-	return b, nil
-}
+func parseBool(key, value string) (bool, error) { return netmode.ParseBool(key, value) }
 
 // parseIPAMData reads the pools and gateways IPAM allocated.
-func parseIPAMData(data []*network.IPAMData, v6 bool) ([]Subnet, error) {
+func parseIPAMData(data []IPAMData, v6 bool) ([]Subnet, error) {
 	family := "IPv4"
 	if v6 {
 		family = "IPv6"
 	}
 	var subnets []Subnet
-	for i, d := range data {
-		// dockerd never sends null here; refusing it keeps every later
-		// reader of the request (host_shim, swarm pools) free of nil checks.
-		if d == nil {
-			return nil, errdefs.Errorf(ErrInvalid, "%sData entry %d is null: expected the subnet and gateway the IPAM driver allocated", family, i+1)
-		}
+	for _, d := range data {
 		pool, err := netip.ParsePrefix(d.Pool)
 		if err != nil || pool.Addr().Is6() != v6 {
 			return nil, errdefs.Errorf(ErrInvalid, "IPAM returned %q as an %s subnet, which is not an %s CIDR", d.Pool, family, family)

@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -9,17 +8,9 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
-)
-
-// Labels dockerd passes in Join and ProgramExternalConnectivity options.
-const (
-	keyPortMap      = "com.docker.network.portmap"
-	keyExposedPorts = "com.docker.network.endpoint.exposedports"
 )
 
 // Ephemeral host ports for `-p 80` (no host port given), as Docker uses.
@@ -74,50 +65,30 @@ func (p PortBinding) mapping(bridge string, ep *Endpoint) firewall.PortMapping {
 	return m
 }
 
-// decodeLabel re-encodes a JSON value dockerd sent inside Options into v.
-func decodeLabel(raw any, v any) error {
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}
-
-func parsePortBindings(raw any) ([]PortBinding, error) {
-	var bindings []PortBinding
-	if err := decodeLabel(raw, &bindings); err != nil {
-		return nil, errdefs.Errorf(ErrInvalid, "unreadable %s: %v", keyPortMap, err)
-	}
+// checkPortBindings refuses bindings weft cannot publish.
+func checkPortBindings(bindings []PortBinding) error {
 	for _, b := range bindings {
 		if _, ok := protoNames[b.Proto]; !ok {
-			return nil, errdefs.Errorf(ErrInvalid, "published port %d uses protocol %d; weft publishes tcp, udp and sctp", b.Port, b.Proto)
+			return errdefs.Errorf(ErrInvalid, "published port %d uses protocol %d; weft publishes tcp, udp and sctp", b.Port, b.Proto)
 		}
 		if b.HostIP != "" {
 			if _, err := netip.ParseAddr(b.HostIP); err != nil {
-				return nil, errdefs.Errorf(ErrInvalid, "invalid host address %q in -p", b.HostIP)
+				return errdefs.Errorf(ErrInvalid, "invalid host address %q in -p", b.HostIP)
 			}
 		}
 	}
-	return bindings, nil
-}
-
-func parseExposedPorts(raw any) ([]ExposedPort, error) {
-	var ports []ExposedPort
-	if err := decodeLabel(raw, &ports); err != nil {
-		return nil, errdefs.Errorf(ErrInvalid, "unreadable %s: %v", keyExposedPorts, err)
-	}
-	return ports, nil
+	return nil
 }
 
 // ProgramExternalConnectivity publishes the container's ports (docker run
 // -p). dockerd calls it for the endpoint that is the container's gateway.
-func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnectivityRequest) error {
-	raw, ok := req.Options[keyPortMap]
-	if !ok || raw == nil {
+// requested is nil when dockerd sent no port map, which changes nothing; an
+// empty list withdraws what the endpoint published.
+func (d *Driver) ProgramExternalConnectivity(_, endpointID string, requested []PortBinding) error {
+	if requested == nil {
 		return nil
 	}
-	requested, err := parsePortBindings(raw)
-	if err != nil {
+	if err := checkPortBindings(requested); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -126,13 +97,13 @@ func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnect
 		// dockerd sends an empty list for every container without -p: with
 		// nothing published before either, there is nothing to change, and
 		// skipping the rule check and the store write saves ~5 ms per start.
-		if ep := d.endpoints[req.EndpointID]; ep == nil || len(ep.Ports) == 0 {
+		if ep := d.endpoints[endpointID]; ep == nil || len(ep.Ports) == 0 {
 			return nil
 		}
 	}
-	ep, ok := d.endpoints[req.EndpointID]
+	ep, ok := d.endpoints[endpointID]
 	if !ok {
-		return errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", ifname.ShortID(req.EndpointID))
+		return errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", ifname.ShortID(endpointID))
 	}
 	n := d.networks[ep.NetworkID]
 	log := d.epLog(ep.NetworkID, ep.ID)
@@ -176,10 +147,10 @@ func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnect
 }
 
 // RevokeExternalConnectivity withdraws the container's published ports.
-func (d *Driver) RevokeExternalConnectivity(req *network.RevokeExternalConnectivityRequest) error {
+func (d *Driver) RevokeExternalConnectivity(_, endpointID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.unpublish(req.EndpointID)
+	return d.unpublish(endpointID)
 }
 
 // unpublish drops an endpoint's ports. Callers hold d.mu.

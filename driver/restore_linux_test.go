@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 
@@ -79,8 +78,7 @@ func TestNewStateKeepsRunningContainers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			hostVeth := endpointLinks(t, h)
-			err := h.d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: netID, EndpointID: epID,
-				Options: map[string]interface{}{keyPortMap: []interface{}{map[string]interface{}{"Proto": 6, "Port": 80, "HostPort": 8080, "HostPortEnd": 8080}}}})
+			err := h.d.ProgramExternalConnectivity(netID, epID, []PortBinding{{Proto: 6, Port: 80, HostPort: 8080, HostPortEnd: 8080}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +103,7 @@ func TestNewStateKeepsRunningContainers(t *testing.T) {
 			// apply of the rules: the old network's stay.
 			req := bridgeReq(nil)
 			req.NetworkID = "cccccccccccc3333333333333333333333333333333333333333333333333333"
-			req.IPv4Data[0] = &network.IPAMData{Pool: "10.2.0.0/24", Gateway: "10.2.0.1/24"}
+			req.IPv4Data[0] = IPAMData{Pool: "10.2.0.0/24", Gateway: "10.2.0.1/24"}
 			if err := h.d.CreateNetwork(req); err != nil {
 				t.Fatal(err)
 			}
@@ -120,10 +118,10 @@ func TestNewStateKeepsRunningContainers(t *testing.T) {
 			// state: their marked links go, and the rules with the bridge.
 			// A link of the same name without a mark would stay.
 			h.ns.MustRun(t, "ip", "link", "add", "wmbbbbbbbbbbbb", "type", "veth", "peer", "name", "user-peer")
-			if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+			if err := h.d.DeleteEndpoint(netID, epID); err != nil {
 				t.Fatal(err)
 			}
-			if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+			if err := h.d.DeleteNetwork(netID); err != nil {
 				t.Fatal(err)
 			}
 			if h.linkExists(t, hostVeth) || h.linkExists(t, "wf-aaaaaaaaaaaa") {
@@ -187,7 +185,7 @@ func TestUnusableRecordsAreSkipped(t *testing.T) {
 	}
 	// dockerd's `docker network rm` of a skipped network succeeds and
 	// clears its record.
-	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: "bad-bridge"}); err != nil {
+	if err := h.d.DeleteNetwork("bad-bridge"); err != nil {
 		t.Fatal(err)
 	}
 	h.d.store.View(func(tx *store.Tx) error {
@@ -205,11 +203,11 @@ func TestDeleteKeepsNetworkWhenStoreFails(t *testing.T) {
 	h := newHarness(t)
 	hostVeth := endpointLinks(t, h)
 	h.d.store.Close() // every write now fails
-	err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID})
+	err := h.d.DeleteEndpoint(netID, epID)
 	if err == nil || !strings.Contains(err.Error(), "kept") {
 		t.Fatalf("DeleteEndpoint with a failing store: %v, want an error", err)
 	}
-	err = h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID})
+	err = h.d.DeleteNetwork(netID)
 	if err == nil || !strings.Contains(err.Error(), "kept") {
 		t.Fatalf("DeleteNetwork with a failing store: %v, want an error", err)
 	}
@@ -220,10 +218,10 @@ func TestDeleteKeepsNetworkWhenStoreFails(t *testing.T) {
 		t.Fatal("a failed delete forgot the network")
 	}
 	h.d = h.start(t)
-	if err := h.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID}); err != nil {
+	if err := h.d.DeleteEndpoint(netID, epID); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+	if err := h.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
 	if h.linkExists(t, "wf-aaaaaaaaaaaa") || h.linkExists(t, hostVeth) {

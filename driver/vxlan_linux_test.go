@@ -6,22 +6,28 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/go-plugins-helpers/network"
-
 	"github.com/weftnet/weft/internal/testlab"
 	"github.com/weftnet/weft/vxlan"
 )
 
 // vxlanReq is a vxlan network on 10.91.0.0/24 between the underlay peers.
-func vxlanReq(generic map[string]interface{}) *network.CreateNetworkRequest {
-	g := map[string]interface{}{OptMode: ModeVXLAN, OptVNI: "4242", OptPeers: "10.90.0.1,10.90.0.2,10.90.0.3"}
+// Options set to unset are left out.
+func vxlanReq(generic map[string]string) *NetworkRequest {
+	g := map[string]string{OptMode: ModeVXLAN, OptVNI: "4242", OptPeers: "10.90.0.1,10.90.0.2,10.90.0.3"}
 	for k, v := range generic {
-		g[k] = v
+		if v == unset {
+			delete(g, k)
+		} else {
+			g[k] = v
+		}
 	}
-	req := createReq(g, &network.IPAMData{Pool: "10.91.0.0/24", Gateway: "10.91.0.1/24"})
+	req := createReq(g, IPAMData{Pool: "10.91.0.0/24", Gateway: "10.91.0.1/24"})
 	req.NetworkID = netID
 	return req
 }
+
+// unset marks an option vxlanReq leaves out.
+const unset = "\x00unset"
 
 // TestVXLANAcrossHosts: two hosts with weft, one plain Linux VXLAN endpoint;
 // containers on different hosts and the plain device reach each other.
@@ -59,8 +65,8 @@ func TestVXLANAcrossHosts(t *testing.T) {
 		t.Error("a plain Linux VXLAN device with the same VNI cannot reach weft's containers")
 	}
 	// Deleting the network removes the device and the bridge.
-	h1.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: netID, EndpointID: epID})
-	if err := h1.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: netID}); err != nil {
+	h1.d.DeleteEndpoint(netID, epID)
+	if err := h1.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
 	if h1.linkExists(t, vxlan.Name(netID)) || h1.linkExists(t, "wf-aaaaaaaaaaaa") {
@@ -74,17 +80,9 @@ func TestVXLANAcrossHosts(t *testing.T) {
 func TestVXLANMulticastGroup(t *testing.T) {
 	h1, h2 := newHarness(t), newHarness(t)
 	wireUnderlay(t, h1.ns, h2.ns)
-	group := map[string]interface{}{OptPeers: nil, OptGroup: "239.1.1.1", OptUnderlay: "under0"}
+	group := map[string]string{OptPeers: unset, OptGroup: "239.1.1.1", OptUnderlay: "under0"}
 	for _, h := range []*harness{h1, h2} {
-		req := vxlanReq(nil)
-		g := req.Options[keyGeneric].(map[string]interface{})
-		delete(g, OptPeers)
-		for k, v := range group {
-			if v != nil {
-				g[k] = v
-			}
-		}
-		if err := h.d.CreateNetwork(req); err != nil {
+		if err := h.d.CreateNetwork(vxlanReq(group)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,29 +115,20 @@ func TestVXLANBadInput(t *testing.T) {
 	h := newHarness(t)
 	tests := []struct {
 		name    string
-		generic map[string]interface{}
+		generic map[string]string
 		want    []string
 	}{
-		{"no peers", map[string]interface{}{OptPeers: nil}, []string{"mode=vxlan needs the other hosts", OptPeers, OptGroup}},
-		{"vni too big", map[string]interface{}{OptVNI: "16777216"}, []string{OptVNI, "1 to 16777215"}},
-		{"bad peer", map[string]interface{}{OptPeers: "10.90.0.2,host-b"}, []string{OptPeers, "IPv4 addresses separated by commas"}},
-		{"group without underlay", map[string]interface{}{OptPeers: nil, OptGroup: "239.1.1.1"}, []string{OptGroup, OptUnderlay}},
-		{"unicast group", map[string]interface{}{OptPeers: nil, OptGroup: "10.1.1.1"}, []string{OptGroup, "multicast"}},
-		{"no route to peer", map[string]interface{}{OptPeers: "10.250.0.2"}, []string{"no route to VXLAN peer 10.250.0.2"}},
-		{"macvlan option", map[string]interface{}{OptParent: "eth1"}, []string{OptParent, "applies to mode=macvlan"}},
+		{"no peers", map[string]string{OptPeers: unset}, []string{"mode=vxlan needs the other hosts", OptPeers, OptGroup}},
+		{"vni too big", map[string]string{OptVNI: "16777216"}, []string{OptVNI, "1 to 16777215"}},
+		{"bad peer", map[string]string{OptPeers: "10.90.0.2,host-b"}, []string{OptPeers, "IPv4 addresses separated by commas"}},
+		{"group without underlay", map[string]string{OptPeers: unset, OptGroup: "239.1.1.1"}, []string{OptGroup, OptUnderlay}},
+		{"unicast group", map[string]string{OptPeers: unset, OptGroup: "10.1.1.1"}, []string{OptGroup, "multicast"}},
+		{"no route to peer", map[string]string{OptPeers: "10.250.0.2"}, []string{"no route to VXLAN peer 10.250.0.2"}},
+		{"macvlan option", map[string]string{OptParent: "eth1"}, []string{OptParent, "applies to mode=macvlan"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := vxlanReq(nil)
-			g := req.Options[keyGeneric].(map[string]interface{})
-			for k, v := range tt.generic {
-				if v == nil {
-					delete(g, k)
-				} else {
-					g[k] = v
-				}
-			}
-			err := h.d.CreateNetwork(req)
+			err := h.d.CreateNetwork(vxlanReq(tt.generic))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -165,8 +154,7 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 	peerNS := testlab.NewNS(t)
 	testlab.Wire(t, h.ns, "under0", peerNS, "under1")
 	h.ns.MustRun(t, "ip", "addr", "add", "10.90.0.1/24", "dev", "under0")
-	req := vxlanReq(map[string]interface{}{OptPeers: nil})
-	delete(req.Options[keyGeneric].(map[string]interface{}), OptPeers)
+	req := vxlanReq(map[string]string{OptPeers: unset})
 	if err := h.d.CreateNetwork(req); err == nil || !strings.Contains(err.Error(), "or a swarm") {
 		t.Fatalf("swarm vxlan before this node knows its swarm address: %v", err)
 	}

@@ -68,32 +68,52 @@ func (s *Server) networkRoutes() {
 		return gwAllocCheckReply{}, nil
 	}))
 	route("CreateNetwork", handle(s, "CreateNetwork", func(r *network.CreateNetworkRequest) (empty, error) {
-		return empty{}, s.driver.CreateNetwork(r)
+		req, err := networkRequest(r)
+		if err != nil {
+			return empty{}, err
+		}
+		return empty{}, s.driver.CreateNetwork(req)
 	}))
 	route("DeleteNetwork", handle(s, "DeleteNetwork", func(r *network.DeleteNetworkRequest) (empty, error) {
-		return empty{}, s.driver.DeleteNetwork(r)
+		return empty{}, s.driver.DeleteNetwork(r.NetworkID)
 	}))
 	route("CreateEndpoint", handle(s, "CreateEndpoint", func(r *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
-		return s.driver.CreateEndpoint(r)
+		req, err := endpointRequest(r)
+		if err != nil {
+			return nil, err
+		}
+		reply, err := s.driver.CreateEndpoint(req)
+		if err != nil {
+			return nil, err
+		}
+		return endpointResponse(reply), nil
 	}))
 	route("DeleteEndpoint", handle(s, "DeleteEndpoint", func(r *network.DeleteEndpointRequest) (empty, error) {
-		return empty{}, s.driver.DeleteEndpoint(r)
+		return empty{}, s.driver.DeleteEndpoint(r.NetworkID, r.EndpointID)
 	}))
 	route("EndpointOperInfo", handle(s, "EndpointOperInfo", func(r *network.InfoRequest) (operInfoReply, error) {
-		v, err := s.driver.EndpointInfo(r)
-		return operInfoReply{Value: v}, err
+		info, err := s.driver.EndpointInfo(r.NetworkID, r.EndpointID)
+		return operInfoReply{Value: endpointInfo(info)}, err
 	}))
 	route("Join", handle(s, "Join", func(r *network.JoinRequest) (*network.JoinResponse, error) {
-		return s.driver.Join(r)
+		reply, err := s.driver.Join(r.NetworkID, r.EndpointID, r.SandboxKey)
+		if err != nil {
+			return nil, err
+		}
+		return joinResponse(reply), nil
 	}))
 	route("Leave", handle(s, "Leave", func(r *network.LeaveRequest) (empty, error) {
-		return empty{}, s.driver.Leave(r)
+		return empty{}, s.driver.Leave(r.NetworkID, r.EndpointID)
 	}))
 	route("ProgramExternalConnectivity", handle(s, "ProgramExternalConnectivity", func(r *network.ProgramExternalConnectivityRequest) (empty, error) {
-		return empty{}, s.driver.ProgramExternalConnectivity(r)
+		ports, err := portBindings(r.Options)
+		if err != nil {
+			return empty{}, err
+		}
+		return empty{}, s.driver.ProgramExternalConnectivity(r.NetworkID, r.EndpointID, ports)
 	}))
 	route("RevokeExternalConnectivity", handle(s, "RevokeExternalConnectivity", func(r *network.RevokeExternalConnectivityRequest) (empty, error) {
-		return empty{}, s.driver.RevokeExternalConnectivity(r)
+		return empty{}, s.driver.RevokeExternalConnectivity(r.NetworkID, r.EndpointID)
 	}))
 	// Swarm node discovery feeds the flood lists of swarm vxlan networks.
 	for m, joined := range map[string]bool{"DiscoverNew": true, "DiscoverDelete": false} {
@@ -110,7 +130,7 @@ func (s *Server) networkRoutes() {
 	}
 	// A swarm manager asks for the options to ship to every node.
 	route("AllocateNetwork", handle(s, "AllocateNetwork", func(r *network.AllocateNetworkRequest) (network.AllocateNetworkResponse, error) {
-		opts, err := s.driver.AllocateNetwork(r)
+		opts, err := s.driver.AllocateNetwork(allocateRequest(r))
 		return network.AllocateNetworkResponse{Options: opts}, err
 	}))
 	route("FreeNetwork", handle(s, "FreeNetwork", func(r *network.FreeNetworkRequest) (empty, error) {

@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
 
+	"github.com/weftnet/weft/driver"
+	"github.com/weftnet/weft/internal/netmode"
 	"github.com/weftnet/weft/ipam"
 )
 
@@ -25,7 +26,7 @@ type recorder struct {
 	// delay makes every call take that long.
 	delay time.Duration
 	// malformed lists requests that broke a promise checkRequest makes
-	// (an id missing, a nil where dockerd always sends a value).
+	// (an id missing or not in dockerd's form).
 	malformed []string
 }
 
@@ -33,6 +34,18 @@ type recorder struct {
 type recorded struct {
 	method string
 	req    any
+}
+
+// endpointCall is what the calls about one endpoint receive.
+type endpointCall struct{ NetworkID, EndpointID string }
+
+// joinCall is what Join receives.
+type joinCall struct{ NetworkID, EndpointID, Sandbox string }
+
+// programCall is what ProgramExternalConnectivity receives.
+type programCall struct {
+	NetworkID, EndpointID string
+	Ports                 []driver.PortBinding
 }
 
 // discoverCall is what Discover receives.
@@ -49,6 +62,7 @@ var (
 	fakeMAC     = "02:42:0a:01:00:02"
 	fakePool    = ipam.Pool{ID: "LocalDefault/10.1.0.0/24", Prefix: netip.MustParsePrefix("10.1.0.0/24"), Data: map[string]string{}}
 	fakeAddress = netip.MustParsePrefix("10.1.0.2/24")
+	fakeInfo    = driver.EndpointInfo{Exposed: []driver.ExposedPort{{Proto: 6, Port: 80}}}
 )
 
 // idForm is dockerd's network and endpoint ids, with room to spare.
@@ -93,67 +107,54 @@ func (f *recorder) take() []recorded {
 	return c
 }
 
-func (f *recorder) CreateNetwork(r *network.CreateNetworkRequest) error {
-	for _, d := range append(append([]*network.IPAMData{}, r.IPv4Data...), r.IPv6Data...) {
-		if d == nil {
-			f.broken("CreateNetwork with a null IPAMData")
-		}
-	}
+func (f *recorder) CreateNetwork(r *driver.NetworkRequest) error {
 	return f.record("CreateNetwork", r, r.NetworkID)
 }
 
-func (f *recorder) DeleteNetwork(r *network.DeleteNetworkRequest) error {
-	return f.record("DeleteNetwork", r, r.NetworkID)
-}
+func (f *recorder) DeleteNetwork(id string) error { return f.record("DeleteNetwork", id, id) }
 
-func (f *recorder) CreateEndpoint(r *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
-	if r.Interface == nil {
-		f.broken("CreateEndpoint without Interface")
-	}
+func (f *recorder) CreateEndpoint(r *driver.EndpointRequest) (*driver.EndpointReply, error) {
 	if err := f.record("CreateEndpoint", r, r.NetworkID, r.EndpointID); err != nil {
 		return nil, err
 	}
-	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: fakeMAC}}, nil
+	return &driver.EndpointReply{MAC: fakeMAC}, nil
 }
 
-func (f *recorder) DeleteEndpoint(r *network.DeleteEndpointRequest) error {
-	return f.record("DeleteEndpoint", r, r.NetworkID, r.EndpointID)
+func (f *recorder) DeleteEndpoint(networkID, endpointID string) error {
+	return f.record("DeleteEndpoint", endpointCall{networkID, endpointID}, networkID, endpointID)
 }
 
-func (f *recorder) EndpointInfo(r *network.InfoRequest) (map[string]any, error) {
-	if err := f.record("EndpointOperInfo", r, r.NetworkID, r.EndpointID); err != nil {
+func (f *recorder) EndpointInfo(networkID, endpointID string) (driver.EndpointInfo, error) {
+	if err := f.record("EndpointOperInfo", endpointCall{networkID, endpointID}, networkID, endpointID); err != nil {
+		return driver.EndpointInfo{}, err
+	}
+	return fakeInfo, nil
+}
+
+func (f *recorder) Join(networkID, endpointID, sandbox string) (*driver.JoinReply, error) {
+	if err := f.record("Join", joinCall{networkID, endpointID, sandbox}, networkID, endpointID); err != nil {
 		return nil, err
 	}
-	return map[string]any{"k": "v"}, nil
+	return &driver.JoinReply{Link: "wv-1", IfacePrefix: "eth", JoinInfo: netmode.JoinInfo{Gateway: netip.MustParseAddr("10.1.0.1")}}, nil
 }
 
-func (f *recorder) Join(r *network.JoinRequest) (*network.JoinResponse, error) {
-	if err := f.record("Join", r, r.NetworkID, r.EndpointID); err != nil {
-		return nil, err
-	}
-	return &network.JoinResponse{
-		InterfaceName: network.InterfaceName{SrcName: "wv-1", DstPrefix: "eth"},
-		Gateway:       "10.1.0.1", DisableGatewayService: true,
-	}, nil
+func (f *recorder) Leave(networkID, endpointID string) error {
+	return f.record("Leave", endpointCall{networkID, endpointID}, networkID, endpointID)
 }
 
-func (f *recorder) Leave(r *network.LeaveRequest) error {
-	return f.record("Leave", r, r.NetworkID, r.EndpointID)
+func (f *recorder) ProgramExternalConnectivity(networkID, endpointID string, ports []driver.PortBinding) error {
+	return f.record("ProgramExternalConnectivity", programCall{networkID, endpointID, ports}, networkID, endpointID)
 }
 
-func (f *recorder) ProgramExternalConnectivity(r *network.ProgramExternalConnectivityRequest) error {
-	return f.record("ProgramExternalConnectivity", r, r.NetworkID, r.EndpointID)
-}
-
-func (f *recorder) RevokeExternalConnectivity(r *network.RevokeExternalConnectivityRequest) error {
-	return f.record("RevokeExternalConnectivity", r, r.NetworkID, r.EndpointID)
+func (f *recorder) RevokeExternalConnectivity(networkID, endpointID string) error {
+	return f.record("RevokeExternalConnectivity", endpointCall{networkID, endpointID}, networkID, endpointID)
 }
 
 func (f *recorder) Discover(node netip.Addr, self, joined bool) error {
 	return f.record("Discover", discoverCall{node, self, joined})
 }
 
-func (f *recorder) AllocateNetwork(r *network.AllocateNetworkRequest) (map[string]string, error) {
+func (f *recorder) AllocateNetwork(r *driver.AllocateRequest) (map[string]string, error) {
 	if err := f.record("AllocateNetwork", r, r.NetworkID); err != nil {
 		return nil, err
 	}

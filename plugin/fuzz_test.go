@@ -47,6 +47,20 @@ func FuzzServer(f *testing.F) {
 	f.Add(uint8(12), uint8(0), uint32(0), []byte(`{"DiscoveryType":1,"DiscoveryData":null}`))
 	f.Add(uint8(3), uint8(0), uint32(64<<20), []byte(`{"NetworkID":"`))
 	f.Add(uint8(len(routes)), uint8(0), uint32(0), []byte(`{}`))
+	// Option maps the translation to the driver's requests refuses or
+	// flattens (once FuzzNetworkOptions' and FuzzEndpointOptions' seeds).
+	for _, body := range []string{
+		`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"com.docker.network.driver.mtu":1400,"com.docker.network.bridge.enable_icc":false}}}`,
+		`{"NetworkID":"n1","Options":{"com.docker.network.generic":"mode=vxlan"}}`,
+		`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"mode":["vxlan"]}}}`,
+		`{"NetworkID":"n1","Options":{"com.docker.network.enable_ipv6":1}}`,
+	} {
+		f.Add(uint8(3), uint8(0), uint32(0), []byte(body))
+	}
+	f.Add(uint8(5), uint8(0), uint32(0), []byte(`{"NetworkID":"n1","EndpointID":"e1","Interface":{},"Options":{"com.docker.network.endpoint.exposedports":"80/tcp"}}`))
+	for _, portmap := range []string{`[{"Proto":99,"Port":80}]`, `[{"Proto":6,"HostIP":"localhost"}]`, `{"Proto":6}`, `null`, `[]`} {
+		f.Add(uint8(10), uint8(0), uint32(0), []byte(`{"NetworkID":"n1","EndpointID":"e1","Options":{"com.docker.network.portmap":`+portmap+`}}`))
+	}
 	f.Fuzz(func(t *testing.T, route, errIdx uint8, pad uint32, body []byte) {
 		path := "/NetworkDriver.Unknown"
 		if int(route) < len(routes) {

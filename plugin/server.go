@@ -15,9 +15,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
 
+	"github.com/weftnet/weft/driver"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/ipam"
@@ -26,19 +26,23 @@ import (
 // contentType is what dockerd's plugin client expects.
 const contentType = "application/vnd.docker.plugins.v1.1+json"
 
-// NetworkDriver is what the server needs from the network driver.
+// NetworkDriver is what the server needs from the network driver; it takes
+// the driver's own request types, into which the server translates
+// dockerd's (translate.go).
 type NetworkDriver interface {
-	CreateNetwork(*network.CreateNetworkRequest) error
-	DeleteNetwork(*network.DeleteNetworkRequest) error
-	CreateEndpoint(*network.CreateEndpointRequest) (*network.CreateEndpointResponse, error)
-	DeleteEndpoint(*network.DeleteEndpointRequest) error
-	EndpointInfo(*network.InfoRequest) (map[string]any, error)
-	Join(*network.JoinRequest) (*network.JoinResponse, error)
-	Leave(*network.LeaveRequest) error
-	ProgramExternalConnectivity(*network.ProgramExternalConnectivityRequest) error
-	RevokeExternalConnectivity(*network.RevokeExternalConnectivityRequest) error
+	CreateNetwork(*driver.NetworkRequest) error
+	DeleteNetwork(networkID string) error
+	CreateEndpoint(*driver.EndpointRequest) (*driver.EndpointReply, error)
+	DeleteEndpoint(networkID, endpointID string) error
+	EndpointInfo(networkID, endpointID string) (driver.EndpointInfo, error)
+	Join(networkID, endpointID, sandbox string) (*driver.JoinReply, error)
+	Leave(networkID, endpointID string) error
+	// ProgramExternalConnectivity publishes ports; nil ports: dockerd
+	// sent no port map.
+	ProgramExternalConnectivity(networkID, endpointID string, ports []driver.PortBinding) error
+	RevokeExternalConnectivity(networkID, endpointID string) error
 	Discover(node netip.Addr, self, joined bool) error
-	AllocateNetwork(*network.AllocateNetworkRequest) (map[string]string, error)
+	AllocateNetwork(*driver.AllocateRequest) (map[string]string, error)
 	FreeNetwork(networkID string) error
 }
 
