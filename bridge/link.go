@@ -1,8 +1,3 @@
-// Package bridge is weft's bridge network mode: a Linux bridge holding the
-// gateway addresses, a veth pair per container on it, and the kernel
-// settings its firewall rules rely on. vxlan networks are bridge networks
-// too, with a VXLAN device on the bridge. Every netlink call goes through
-// internal/nl.
 package bridge
 
 import (

@@ -17,3 +17,13 @@ func Name(networkID string) string { return ifname.ForID(BridgePrefix, networkID
 func VethNames(endpointID string) (host, container string) {
 	return ifname.ForID(HostVethPrefix, endpointID), ifname.ForID(ContainerVethPrefix, endpointID)
 }
+
+// NetworkLinks names the links a network's id gives in bridge mode (a
+// bridge named with an option cannot be found from the id).
+func NetworkLinks(networkID string) []string { return []string{Name(networkID)} }
+
+// EndpointLinks names the links an endpoint's id gives in bridge mode.
+func EndpointLinks(endpointID string) []string {
+	host, container := VethNames(endpointID)
+	return []string{host, container}
+}

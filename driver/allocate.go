@@ -4,9 +4,9 @@ import (
 	"maps"
 	"strconv"
 
-	"github.com/weftnet/weft/esp"
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
+	"github.com/weftnet/weft/internal/netmode"
 	"github.com/weftnet/weft/store"
 	"github.com/weftnet/weft/vxlan"
 )
@@ -28,34 +28,23 @@ func (d *Driver) AllocateNetwork(req *AllocateRequest) (map[string]string, error
 		out = map[string]string{}
 	}
 	out[OptSwarm] = "true"
-	if out[OptMode] != ModeVXLAN {
-		_, err := parseNetworkConfig(createRequestFor(req, out))
-		return out, err
-	}
-	if _, given := out[OptEncrypted]; given && out[OptEncryptionKey] == "" {
-		if on, err := encryptedOption(out[OptEncrypted]); err != nil {
+	if out[OptMode] == netmode.VXLAN {
+		if err := vxlan.AddKey(d.nl, out); err != nil {
 			return nil, err
-		} else if on {
-			if err := esp.Probe(d.nl); err != nil {
-				return nil, errdefs.Errorf(ErrInvalid, "option %s: %v; weft will not send this network's traffic in clear text", OptEncrypted, err)
-			}
-			key, err := esp.NewKey()
-			if err != nil {
-				return nil, err
-			}
-			out[OptEncryptionKey] = key.String()
 		}
 	}
-	cfg, err := parseNetworkConfig(createRequestFor(req, out))
+	n, err := parseNetwork(createRequestFor(req, out))
 	if err != nil {
 		return nil, err
 	}
-	_, chosen := out[OptVNI]
-	vni, err := d.reserveVNI(req.NetworkID, cfg.VNI, chosen)
-	if err != nil {
-		return nil, err
+	if v, ok := n.mode.(*vxlan.Network); ok {
+		_, chosen := out[vxlan.OptVNI]
+		vni, err := d.reserveVNI(req.NetworkID, v.VNI(), chosen)
+		if err != nil {
+			return nil, err
+		}
+		out[vxlan.OptVNI] = strconv.Itoa(vni)
 	}
-	out[OptVNI] = strconv.Itoa(vni)
 	return out, nil
 }
 
@@ -90,7 +79,7 @@ func (d *Driver) reserveVNI(networkID string, vni int, chosen bool) (int, error)
 				return tx.Put(kindVNI, key, networkID)
 			}
 			if chosen {
-				return errdefs.Errorf(ErrConflict, "invalid value \"%d\" for option %s: swarm network %s already uses it", vni, OptVNI, ifname.ShortID(owner))
+				return errdefs.Errorf(ErrConflict, "invalid value \"%d\" for option %s: swarm network %s already uses it", vni, vxlan.OptVNI, ifname.ShortID(owner))
 			}
 			vni = vni%vxlan.MaxVNI + 1
 		}

@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/weftnet/weft/esp"
+	"github.com/weftnet/weft/internal/netmode"
+	"github.com/weftnet/weft/macvlan"
+	"github.com/weftnet/weft/vxlan"
 )
 
 func allocReq(id string, opts map[string]string) *AllocateRequest {
@@ -19,42 +22,42 @@ func allocReq(id string, opts map[string]string) *AllocateRequest {
 // them.
 func TestAllocateNetwork(t *testing.T) {
 	h := newHarness(t)
-	vx := map[string]string{OptMode: ModeVXLAN}
-	a, err := h.d.AllocateNetwork(allocReq("net-a", map[string]string{OptMode: ModeVXLAN, OptVNI: "100"}))
-	if err != nil || a[OptVNI] != "100" || a[OptMode] != ModeVXLAN {
+	vx := map[string]string{OptMode: netmode.VXLAN}
+	a, err := h.d.AllocateNetwork(allocReq("net-a", map[string]string{OptMode: netmode.VXLAN, vxlan.OptVNI: "100"}))
+	if err != nil || a[vxlan.OptVNI] != "100" || a[OptMode] != netmode.VXLAN {
 		t.Fatalf("chosen VNI: %v %v", a, err)
 	}
-	if _, err := h.d.AllocateNetwork(allocReq("net-b", map[string]string{OptMode: ModeVXLAN, OptVNI: "100"})); err == nil ||
+	if _, err := h.d.AllocateNetwork(allocReq("net-b", map[string]string{OptMode: netmode.VXLAN, vxlan.OptVNI: "100"})); err == nil ||
 		!strings.Contains(err.Error(), `invalid value "100" for option vni: swarm network net-a already uses it`) {
 		t.Errorf("a second network with VNI 100: %v", err)
 	}
-	if again, err := h.d.AllocateNetwork(allocReq("net-a", a)); err != nil || again[OptVNI] != "100" {
+	if again, err := h.d.AllocateNetwork(allocReq("net-a", a)); err != nil || again[vxlan.OptVNI] != "100" {
 		t.Errorf("the same network allocated again must keep its VNI: %v %v", again, err)
 	}
 	// Two networks whose derived VNIs are the same still get different ones.
 	first, _ := h.d.AllocateNetwork(allocReq("net-c", vx))
-	h.d.reserveVNI("net-x", defaultVNI("net-d"), false) // net-d's natural VNI taken
+	h.d.reserveVNI("net-x", vxlan.DefaultVNI("net-d"), false) // net-d's natural VNI taken
 	second, _ := h.d.AllocateNetwork(allocReq("net-d", vx))
-	if first[OptVNI] == "" || second[OptVNI] == "" || first[OptVNI] == second[OptVNI] || second[OptVNI] == "100" {
-		t.Errorf("allocated VNIs %q and %q must be distinct and free", first[OptVNI], second[OptVNI])
+	if first[vxlan.OptVNI] == "" || second[vxlan.OptVNI] == "" || first[vxlan.OptVNI] == second[vxlan.OptVNI] || second[vxlan.OptVNI] == "100" {
+		t.Errorf("allocated VNIs %q and %q must be distinct and free", first[vxlan.OptVNI], second[vxlan.OptVNI])
 	}
 	if err := h.d.FreeNetwork("net-a"); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := h.d.AllocateNetwork(allocReq("net-b", map[string]string{OptMode: ModeVXLAN, OptVNI: "100"})); err != nil || b[OptVNI] != "100" {
+	if b, err := h.d.AllocateNetwork(allocReq("net-b", map[string]string{OptMode: netmode.VXLAN, vxlan.OptVNI: "100"})); err != nil || b[vxlan.OptVNI] != "100" {
 		t.Errorf("VNI 100 after its network was freed: %v %v", b, err)
 	}
 	// Other modes' options come back as given, every mode's marked swarm.
-	mv := map[string]string{OptMode: ModeMacvlan, OptParentSubnet: "10.85.0.0/24"}
-	if got, err := h.d.AllocateNetwork(allocReq("net-m", mv)); err != nil || len(got) != 3 || got[OptParentSubnet] != "10.85.0.0/24" || got[OptSwarm] != "true" {
+	mv := map[string]string{OptMode: netmode.Macvlan, macvlan.OptParentSubnet: "10.85.0.0/24"}
+	if got, err := h.d.AllocateNetwork(allocReq("net-m", mv)); err != nil || len(got) != 3 || got[macvlan.OptParentSubnet] != "10.85.0.0/24" || got[OptSwarm] != "true" {
 		t.Errorf("macvlan options: %v %v", got, err)
 	}
 	for _, bad := range []struct{ key, value, want string }{
-		{OptVNI, "abc", `invalid value "abc" for option vni`},
-		{OptMTU, "9", `invalid value "9" for option ` + OptMTU},
-		{OptParent, "x", "option parent applies to mode=macvlan"},
+		{vxlan.OptVNI, "abc", `invalid value "abc" for option vni`},
+		{netmode.OptMTU, "9", `invalid value "9" for option ` + netmode.OptMTU},
+		{macvlan.OptParent, "x", "option parent applies to mode=macvlan"},
 	} {
-		opts := map[string]string{OptMode: ModeVXLAN, bad.key: bad.value}
+		opts := map[string]string{OptMode: netmode.VXLAN, bad.key: bad.value}
 		if _, err := h.d.AllocateNetwork(allocReq("net-bad", opts)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("-o %s=%s: error %v, want %q", bad.key, bad.value, err, bad.want)
 		}
@@ -66,7 +69,7 @@ func TestAllocateNetwork(t *testing.T) {
 // without ESP, refuses the network at `docker network create`.
 func TestAllocateEncryptedNetwork(t *testing.T) {
 	h := newHarness(t)
-	got, err := h.d.AllocateNetwork(allocReq("net-e", map[string]string{OptMode: ModeVXLAN, OptEncrypted: ""}))
+	got, err := h.d.AllocateNetwork(allocReq("net-e", map[string]string{OptMode: netmode.VXLAN, vxlan.OptEncrypted: ""}))
 	if esp.Probe(h.ns.NL) != nil {
 		if err == nil || !strings.Contains(err.Error(), "cannot do IPsec ESP") {
 			t.Errorf("kernel without ESP: %v %v", got, err)
@@ -76,11 +79,11 @@ func TestAllocateEncryptedNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := esp.ParseKey(got[OptEncryptionKey]); err != nil {
+	if _, err := esp.ParseKey(got[vxlan.OptEncryptionKey]); err != nil {
 		t.Errorf("no usable key in the allocated options %v: %v", got, err)
 	}
-	other, _ := h.d.AllocateNetwork(allocReq("net-f", map[string]string{OptMode: ModeVXLAN, OptEncrypted: ""}))
-	if other[OptEncryptionKey] == got[OptEncryptionKey] {
+	other, _ := h.d.AllocateNetwork(allocReq("net-f", map[string]string{OptMode: netmode.VXLAN, vxlan.OptEncrypted: ""}))
+	if other[vxlan.OptEncryptionKey] == got[vxlan.OptEncryptionKey] {
 		t.Error("two networks got the same key")
 	}
 }

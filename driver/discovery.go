@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/weftnet/weft/store"
+	"github.com/weftnet/weft/vxlan"
 )
 
 // kindNode is the store kind of the swarm nodes dockerd announced. Docker
@@ -61,13 +62,11 @@ func (d *Driver) Discover(addr netip.Addr, self, add bool) error {
 		delete(d.nodes, addr)
 	}
 	d.log.WithFields(map[string]any{"node": addr, "self": self, "joined": add}).Info("swarm node")
-	local, _ := d.selfNode()
 	for _, n := range d.networks {
-		if !n.swarmVXLAN() {
-			continue
-		}
-		if err := (vxlanBackend{bridgeBackend{d}}).setPeers(n, local, d.swarmPeers()); err != nil {
-			d.netLog(n.ID).WithError(err).Warn("could not update the network's peers")
+		if v, ok := n.mode.(*vxlan.Network); ok {
+			if err := v.SwarmChanged(d.host(n)); err != nil {
+				d.netLog(n.ID).WithError(err).Warn("could not update the network's peers")
+			}
 		}
 	}
 	return nil
@@ -96,11 +95,6 @@ func (d *Driver) presenceChanges(addr netip.Addr, self, joined bool) bool {
 		delete(d.members, addr)
 	}
 	return true
-}
-
-// swarmVXLAN says the network finds its peers through the swarm.
-func (n *Network) swarmVXLAN() bool {
-	return n.Config.Mode == ModeVXLAN && len(n.Config.Peers) == 0 && !n.Config.Group.IsValid()
 }
 
 // selfNode is this node's swarm address, if dockerd announced it.

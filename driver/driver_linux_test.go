@@ -130,8 +130,8 @@ func TestNetworkLifecycle(t *testing.T) {
 func TestCreateNetworkRefusesTakenBridgeName(t *testing.T) {
 	h := newHarness(t)
 	before := h.ns.MustRun(t, "iptables-save")
-	err := h.d.CreateNetwork(bridgeReq(map[string]string{OptBridgeName: "lo"}))
-	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `"lo"`) || !strings.Contains(err.Error(), OptBridgeName) {
+	err := h.d.CreateNetwork(bridgeReq(map[string]string{bridge.OptName: "lo"}))
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `"lo"`) || !strings.Contains(err.Error(), bridge.OptName) {
 		t.Fatalf("error %v does not refuse the taken name clearly", err)
 	}
 	if after := h.ns.MustRun(t, "iptables-save"); after != before {
@@ -258,7 +258,7 @@ func TestIPv6OnlyNetwork(t *testing.T) {
 func TestBridgeTuning(t *testing.T) {
 	h := newHarness(t)
 	h.ns.MustRun(t, "sysctl", "-w", "net.bridge.bridge-nf-call-iptables=0")
-	if err := h.d.CreateNetwork(bridgeReq(map[string]string{OptICC: "false"})); err != nil {
+	if err := h.d.CreateNetwork(bridgeReq(map[string]string{bridge.OptICC: "false"})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.d.CreateEndpoint(endpointReq()); err != nil {

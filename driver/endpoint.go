@@ -2,11 +2,11 @@ package driver
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
+	"github.com/weftnet/weft/internal/netmode"
 )
 
 // CreateEndpoint creates the link the container will get: a veth pair on the
@@ -22,12 +22,10 @@ func (d *Driver) CreateEndpoint(req *EndpointRequest) (_ *EndpointReply, retErr 
 	if !ok {
 		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", ifname.ShortID(req.NetworkID))
 	}
-	be := d.backendOf(n)
 	ep, err := newEndpoint(n, req)
 	if err != nil {
 		return nil, err
 	}
-	be.nameEndpoint(n, ep)
 	if old, ok := d.endpoints[ep.ID]; ok {
 		// dockerd retried after a crash: the first attempt may be complete.
 		if exists, _ := d.nl.LinkExists(old.Link); exists {
@@ -39,27 +37,29 @@ func (d *Driver) CreateEndpoint(req *EndpointRequest) (_ *EndpointReply, retErr 
 		return nil, err
 	}
 	d.endpoints[ep.ID] = ep
+	h := d.host(n)
 	defer func() {
 		if retErr != nil {
 			delete(d.endpoints, ep.ID)
-			be.deleteEndpoint(n, ep)
+			n.mode.DeleteEndpoint(h, &ep.Endpoint)
 			if err := d.deleteEndpointRecord(ep.ID); err != nil {
 				log.WithError(err).Warn("could not remove the record of an endpoint that failed to create")
 			}
 		}
 	}()
 	// A leftover link from a crash in the middle of this call is replaced.
-	be.deleteEndpoint(n, ep)
-	if err := be.createEndpoint(n, ep); err != nil {
+	n.mode.DeleteEndpoint(h, &ep.Endpoint)
+	if err := n.mode.CreateEndpoint(h, &ep.Endpoint); err != nil {
 		return nil, err
 	}
 	log.WithFields(map[string]any{"ipv4": ep.IPv4, "ipv6": ep.IPv6, "link": ep.Link}).Info("endpoint created")
 	return endpointReply(req, ep), nil
 }
 
-// newEndpoint validates the addresses dockerd sends and names the links.
+// newEndpoint validates the addresses dockerd sends; the mode names the
+// links and picks the MAC.
 func newEndpoint(n *Network, req *EndpointRequest) (*Endpoint, error) {
-	ep := &Endpoint{ID: req.EndpointID, NetworkID: n.ID, Exposed: req.Exposed}
+	ep := &Endpoint{Endpoint: netmode.Endpoint{ID: req.EndpointID, NetworkID: n.ID}, Exposed: req.Exposed}
 	var err error
 	if ep.IPv4, err = endpointAddress(n, req.Address, false); err != nil {
 		return nil, err
@@ -67,19 +67,8 @@ func newEndpoint(n *Network, req *EndpointRequest) (*Endpoint, error) {
 	if ep.IPv6, err = endpointAddress(n, req.AddressIPv6, true); err != nil {
 		return nil, err
 	}
-	// ipvlan children and a passthru macvlan child carry the parent's MAC.
-	sharesParentMAC := n.Config.Mode == ModeIpvlan || n.Config.MacvlanMode == "passthru"
-	switch {
-	case req.MAC != "" && sharesParentMAC:
-		return nil, errdefs.Errorf(ErrInvalid, "--mac-address cannot be used on this network: its containers use the MAC address of parent %s", n.parentLink())
-	case req.MAC != "":
-		mac, err := net.ParseMAC(req.MAC)
-		if err != nil {
-			return nil, errdefs.Errorf(ErrInvalid, "invalid --mac-address %q: %v", req.MAC, err)
-		}
-		ep.MAC = mac.String()
-	case !sharesParentMAC:
-		ep.MAC = macFor(ep).String()
+	if err := n.mode.NewEndpoint(&ep.Endpoint, req.MAC); err != nil {
+		return nil, err
 	}
 	return ep, nil
 }
@@ -93,25 +82,10 @@ func endpointAddress(n *Network, s string, v6 bool) (netip.Prefix, error) {
 	if err != nil || p.Addr().Is6() != v6 {
 		return netip.Prefix{}, errdefs.Errorf(ErrInvalid, "invalid endpoint address %q", s)
 	}
-	if _, ok := n.subnetOf(p.Addr()); !ok {
+	if _, ok := n.Config.SubnetOf(p.Addr()); !ok {
 		return netip.Prefix{}, errdefs.Errorf(ErrInvalid, "address %s is outside the subnets of network %s", p.Addr(), ifname.ShortID(n.ID))
 	}
 	return p, nil
-}
-
-// macFor derives a MAC as Docker's bridge does (02:42 + the IPv4 address),
-// so a container keeps its MAC across restarts and neighbours' ARP caches
-// stay right; without IPv4 it comes from the endpoint id.
-func macFor(ep *Endpoint) net.HardwareAddr {
-	mac := net.HardwareAddr{0x02, 0x42, 0, 0, 0, 0}
-	if ep.IPv4.IsValid() {
-		copy(mac[2:], ep.IPv4.Addr().AsSlice())
-		return mac
-	}
-	var b [4]byte
-	fmt.Sscanf(ep.ID, "%2x%2x%2x%2x", &b[0], &b[1], &b[2], &b[3])
-	copy(mac[2:], b[:])
-	return mac
 }
 
 // endpointReply fills only what dockerd left empty: echoing a field it set
@@ -139,8 +113,7 @@ func (d *Driver) DeleteEndpoint(networkID, endpointID string) error {
 		return fmt.Errorf("endpoint %s is kept: its record cannot be removed: %w", ifname.ShortID(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
-	n := d.networkOrStub(ep.NetworkID)
-	d.backendOf(n).deleteEndpoint(n, ep)
+	d.deleteEndpointLinks(ep)
 	if len(ep.Ports) > 0 {
 		if err := d.applyFirewall(); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Warn("could not remove published ports")
@@ -150,25 +123,14 @@ func (d *Driver) DeleteEndpoint(networkID, endpointID string) error {
 	return nil
 }
 
-// deleteLinks deletes an endpoint's links by name; failures are logged.
-func (d *Driver) deleteLinks(ep *Endpoint, names ...string) {
-	for _, name := range names {
-		if name == "" {
-			continue
-		}
-		if err := d.nl.DeleteLink(name); err != nil {
-			d.epLog(ep.NetworkID, ep.ID).WithError(err).WithField("link", name).Warn("could not delete link")
-		}
+// deleteEndpointLinks removes what CreateEndpoint made; when the network is
+// gone, its mode is unknown and the links are deleted by name.
+func (d *Driver) deleteEndpointLinks(ep *Endpoint) {
+	if n, ok := d.networks[ep.NetworkID]; ok {
+		n.mode.DeleteEndpoint(d.host(n), &ep.Endpoint)
+		return
 	}
-}
-
-// networkOrStub returns the endpoint's network, or a bridge-mode stand-in
-// when the network is gone, so its links can still be deleted by name.
-func (d *Driver) networkOrStub(id string) *Network {
-	if n, ok := d.networks[id]; ok {
-		return n
-	}
-	return &Network{ID: id, Config: NetworkConfig{Mode: ModeBridge}}
+	netmode.DeleteLinks(host{d: d, id: ep.NetworkID}, &ep.Endpoint, ep.HostVeth, ep.Link)
 }
 
 // EndpointInfo reports an endpoint's published and exposed ports, as

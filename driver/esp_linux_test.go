@@ -18,7 +18,7 @@ import (
 // testKey is the key the operator gives every host of an encrypted network.
 const testKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
-var encrypted = map[string]string{OptEncrypted: "", OptEncryptionKey: testKey, OptPeers: "10.90.0.1,10.90.0.2"}
+var encrypted = map[string]string{vxlan.OptEncrypted: "", vxlan.OptEncryptionKey: testKey, vxlan.OptPeers: "10.90.0.1,10.90.0.2"}
 
 // TestVXLANEncrypted: with -o encrypted, containers on two hosts reach each
 // other while the wire between the hosts carries ESP and never a VXLAN
@@ -126,7 +126,7 @@ func TestVXLANEncryptedSwarmPeers(t *testing.T) {
 	self, peer := netip.MustParseAddr("10.90.0.1"), netip.MustParseAddr("10.90.0.2")
 	h.d.Discover(self, true, true)
 	// As every node receives it: the key the manager's AllocateNetwork added.
-	req := vxlanReq(map[string]string{OptEncrypted: "", OptEncryptionKey: testKey, OptPeers: unset})
+	req := vxlanReq(map[string]string{vxlan.OptEncrypted: "", vxlan.OptEncryptionKey: testKey, vxlan.OptPeers: unset})
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/weftnet/weft/internal/ifname"
+	"github.com/weftnet/weft/internal/netmode"
+	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/vxlan"
 )
 
@@ -71,9 +73,9 @@ func FuzzNetworkOptions(f *testing.F) {
 
 func checkParse(t *testing.T, req *NetworkRequest) {
 	t.Helper()
-	cfg, err := parseNetworkConfig(req)
-	cfg2, err2 := parseNetworkConfig(req)
-	if (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() || err == nil && !reflect.DeepEqual(cfg, cfg2) {
+	n, err := parseNetwork(req)
+	n2, err2 := parseNetwork(req)
+	if (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() || err == nil && !reflect.DeepEqual(n, n2) {
 		t.Fatalf("two parses differ: %v / %v", err, err2)
 	}
 	if err != nil {
@@ -82,23 +84,24 @@ func checkParse(t *testing.T, req *NetworkRequest) {
 		}
 		return
 	}
-	if !slices.Contains(acceptedModes, cfg.Mode) {
+	cfg := n.Config
+	if !slices.Contains(modeNames, cfg.Mode) {
 		t.Fatalf("mode %q accepted", cfg.Mode)
 	}
-	if cfg.bridged() {
-		if err := ifname.Check(cfg.Bridge); err != nil {
+	if b := bridgeOf(n); b != nil {
+		if err := ifname.Check(b.Options.Bridge); err != nil {
 			t.Fatalf("bridge name: %v", err)
 		}
-	} else if cfg.Bridge != "" {
-		t.Fatalf("%s network with bridge %q", cfg.Mode, cfg.Bridge)
+	} else if cfg.Mode == netmode.Bridge || cfg.Mode == netmode.VXLAN {
+		t.Fatalf("%s network without a bridge", cfg.Mode)
 	}
-	if cfg.MTU != 0 && (cfg.MTU < minMTU || cfg.MTU > maxMTU || cfg.IPv6 && cfg.MTU < minMTUIPv6) {
+	if cfg.MTU != 0 && (cfg.MTU < netmode.MinMTU || cfg.MTU > netmode.MaxMTU || cfg.IPv6 && cfg.MTU < netmode.MinMTUIPv6) {
 		t.Fatalf("MTU %d accepted", cfg.MTU)
 	}
-	if ifname.Check(cfg.IfacePrefix+"0") != nil || !isAlnum(cfg.IfacePrefix) {
+	if ifname.Check(cfg.IfacePrefix+"0") != nil || !netmode.IsAlnum(cfg.IfacePrefix) {
 		t.Fatalf("interface prefix %q accepted", cfg.IfacePrefix)
 	}
-	for _, s := range cfg.subnets() {
+	for _, s := range cfg.Subnets() {
 		if s.Pool != s.Pool.Masked() || s.Gateway.IsValid() && (!s.Pool.Contains(s.Gateway.Addr()) || s.Gateway.Bits() != s.Pool.Bits()) {
 			t.Fatalf("subnet %+v accepted", s)
 		}
@@ -113,7 +116,7 @@ func checkParse(t *testing.T, req *NetworkRequest) {
 			t.Fatalf("IPv6 subnet %s", s.Pool)
 		}
 	}
-	all := cfg.subnets()
+	all := cfg.Subnets()
 	for i := range all {
 		for j := range i {
 			if all[i].Pool.Overlaps(all[j].Pool) {
@@ -124,32 +127,34 @@ func checkParse(t *testing.T, req *NetworkRequest) {
 	if cfg.IPv6 && len(cfg.IPv6Subnets) == 0 {
 		t.Fatal("IPv6 without an IPv6 subnet accepted")
 	}
-	if cfg.Mode == ModeVXLAN && (cfg.VNI < 1 || cfg.VNI > vxlan.MaxVNI || cfg.VXLANPort < 1 || cfg.VXLANPort > 65535) {
-		t.Fatalf("vxlan VNI %d port %d", cfg.VNI, cfg.VXLANPort)
+	if v, ok := n.mode.(*vxlan.Network); ok && (v.VXLAN.VNI < 1 || v.VXLAN.VNI > vxlan.MaxVNI || v.VXLAN.Port < 1 || v.VXLAN.Port > 65535) {
+		t.Fatalf("vxlan VNI %d port %d", v.VXLAN.VNI, v.VXLAN.Port)
 	}
-	if cfg.HostShim.IsValid() {
-		inside := false
-		for _, s := range cfg.subnets() {
-			inside = inside || s.Pool.Contains(cfg.HostShim)
+	if m, ok := n.mode.(*macvlan.Network); ok {
+		if shim := m.Options.HostShim; shim.IsValid() {
+			inside := false
+			for _, s := range cfg.Subnets() {
+				inside = inside || s.Pool.Contains(shim)
+			}
+			if !inside || cfg.Internal {
+				t.Fatalf("host shim %s accepted (internal %v)", shim, cfg.Internal)
+			}
 		}
-		if !inside || cfg.Internal {
-			t.Fatalf("host shim %s accepted (internal %v)", cfg.HostShim, cfg.Internal)
+		if m.Options.Parent != "" && m.Options.ParentSubnet.IsValid() {
+			t.Fatal("parent and parent_subnet both accepted")
 		}
-	}
-	if cfg.Parent != "" && cfg.ParentSubnet.IsValid() {
-		t.Fatal("parent and parent_subnet both accepted")
 	}
 	// The record is stored as JSON and read back at every start.
-	raw, err := json.Marshal(cfg)
+	raw, err := json.Marshal(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back NetworkConfig
+	var back Network
 	if err := json.Unmarshal(raw, &back); err != nil {
-		t.Fatalf("stored config does not read back: %v", err)
+		t.Fatalf("stored network does not read back: %v", err)
 	}
-	if !reflect.DeepEqual(back, cfg) {
-		t.Fatalf("stored config reads back different:\n%+v\n%+v", cfg, back)
+	if !reflect.DeepEqual(&back, n) {
+		t.Fatalf("stored network reads back different:\n%+v\n%+v", n, &back)
 	}
 }
 
@@ -166,11 +171,11 @@ var fuzzNetworks = func() []*Network {
 		if err := json.Unmarshal([]byte(body), &req); err != nil {
 			panic(err)
 		}
-		cfg, err := parseNetworkConfig(&req)
+		n, err := parseNetwork(&req)
 		if err != nil {
 			panic(err)
 		}
-		out = append(out, &Network{ID: req.NetworkID, Config: cfg})
+		out = append(out, n)
 	}
 	return out
 }()
@@ -222,11 +227,12 @@ func FuzzEndpointOptions(f *testing.F) {
 				if a.p.Addr().Is6() != a.v6 {
 					t.Fatalf("address %s accepted as IPv6=%v", a.p, a.v6)
 				}
-				if _, ok := n.subnetOf(a.p.Addr()); !ok {
+				if _, ok := n.Config.SubnetOf(a.p.Addr()); !ok {
 					t.Fatalf("address %s outside the network's subnets", a.p)
 				}
 			}
-			sharesMAC := n.Config.Mode == ModeIpvlan || n.Config.MacvlanMode == "passthru"
+			m, isMacvlan := n.mode.(*macvlan.Network)
+			sharesMAC := n.Config.Mode == netmode.Ipvlan || isMacvlan && m.Options.MacvlanMode == "passthru"
 			if sharesMAC != (ep.MAC == "") {
 				t.Fatalf("%s network: endpoint MAC %q", n.Config.Mode, ep.MAC)
 			}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weftnet/weft/bridge"
+	"github.com/weftnet/weft/internal/netmode"
 	"github.com/weftnet/weft/internal/testlab"
 	"github.com/weftnet/weft/internal/vmlab"
 	"github.com/weftnet/weft/macvlan"
@@ -104,7 +106,7 @@ func TestMacvlanModesWithTraffic(t *testing.T) {
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
 			h := newLANHarness(t)
-			req := macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: tt.mode}, "10.50.0.0/24")
+			req := macvlanReq(netID, map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0", macvlan.OptMacvlanMode: tt.mode}, "10.50.0.0/24")
 			if err := h.d.CreateNetwork(req); err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +130,7 @@ func TestMacvlanModesWithTraffic(t *testing.T) {
 
 func TestMacvlanPassthruTakesOneContainer(t *testing.T) {
 	h := newLANHarness(t)
-	req := macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.50.0.0/24")
+	req := macvlanReq(netID, map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0", macvlan.OptMacvlanMode: "passthru"}, "10.50.0.0/24")
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestMacvlanPassthruTakesOneContainer(t *testing.T) {
 // TestHostShim: with host_shim the host reaches its own macvlan containers.
 func TestHostShim(t *testing.T) {
 	h := newLANHarness(t)
-	req := macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptHostShim: "10.50.0.250"}, "10.50.0.0/24")
+	req := macvlanReq(netID, map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0", macvlan.OptHostShim: "10.50.0.250"}, "10.50.0.0/24")
 	req.IPv4Data[0].AuxAddresses = map[string]string{"host": "10.50.0.250/24"}
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
@@ -178,10 +180,10 @@ func TestHostShim(t *testing.T) {
 // placeholder; its containers reach each other and nothing else, and the
 // placeholder goes with the network.
 func TestNoParentIsInternal(t *testing.T) {
-	for _, mode := range []string{ModeMacvlan, ModeIpvlan} {
+	for _, mode := range []string{netmode.Macvlan, netmode.Ipvlan} {
 		t.Run(mode, func(t *testing.T) {
 			h := newLANHarness(t)
-			if mode == ModeIpvlan {
+			if mode == netmode.Ipvlan {
 				requireKernel(t, h.harness, "ipvlan")
 			}
 			req := macvlanReq(netID, map[string]string{OptMode: mode}, "10.51.0.0/24")
@@ -215,22 +217,22 @@ func TestMacvlanBadParents(t *testing.T) {
 		generic map[string]string
 		want    []string
 	}{
-		{"missing", map[string]string{OptParent: "eth9"}, []string{`"eth9"`, "parent", "no interface"}},
-		{"loopback", map[string]string{OptParent: "lo"}, []string{`"lo"`, "loopback"}},
-		{"bridge port", map[string]string{OptParent: "port0"}, []string{`"port0"`, "port of br-test"}},
-		{"vlan 0", map[string]string{OptParent: "lan0.0"}, []string{"VLAN id 0", "1 to 4094"}},
-		{"vlan 4095", map[string]string{OptParent: "lan0.4095"}, []string{"VLAN id 4095", "1 to 4094"}},
-		{"vlan name too long", map[string]string{OptParent: "verylongname.100"}, []string{"parent", "at most 15"}},
-		{"mtu above parent", map[string]string{OptParent: "lan0", OptMTU: "9000"}, []string{"9000", "MTU 1500 of parent lan0"}},
-		{"bad macvlan mode", map[string]string{OptParent: "lan0", OptMacvlanMode: "bridged"}, []string{"macvlan_mode", "bridge, passthru, private, vepa"}},
-		{"bridge option", map[string]string{OptParent: "lan0", OptICC: "false"}, []string{OptICC, "applies to mode=bridge", "mode=macvlan accepts"}},
-		{"shim not reserved", map[string]string{OptParent: "lan0", OptHostShim: "10.50.0.250"}, []string{"--aux-address host=10.50.0.250"}},
-		{"shim outside", map[string]string{OptParent: "lan0", OptHostShim: "10.9.0.250"}, []string{OptHostShim, "inside the network's --subnet"}},
+		{"missing", map[string]string{macvlan.OptParent: "eth9"}, []string{`"eth9"`, "parent", "no interface"}},
+		{"loopback", map[string]string{macvlan.OptParent: "lo"}, []string{`"lo"`, "loopback"}},
+		{"bridge port", map[string]string{macvlan.OptParent: "port0"}, []string{`"port0"`, "port of br-test"}},
+		{"vlan 0", map[string]string{macvlan.OptParent: "lan0.0"}, []string{"VLAN id 0", "1 to 4094"}},
+		{"vlan 4095", map[string]string{macvlan.OptParent: "lan0.4095"}, []string{"VLAN id 4095", "1 to 4094"}},
+		{"vlan name too long", map[string]string{macvlan.OptParent: "verylongname.100"}, []string{"parent", "at most 15"}},
+		{"mtu above parent", map[string]string{macvlan.OptParent: "lan0", netmode.OptMTU: "9000"}, []string{"9000", "MTU 1500 of parent lan0"}},
+		{"bad macvlan mode", map[string]string{macvlan.OptParent: "lan0", macvlan.OptMacvlanMode: "bridged"}, []string{"macvlan_mode", "bridge, passthru, private, vepa"}},
+		{"bridge option", map[string]string{macvlan.OptParent: "lan0", bridge.OptICC: "false"}, []string{bridge.OptICC, "applies to mode=bridge", "mode=macvlan accepts"}},
+		{"shim not reserved", map[string]string{macvlan.OptParent: "lan0", macvlan.OptHostShim: "10.50.0.250"}, []string{"--aux-address host=10.50.0.250"}},
+		{"shim outside", map[string]string{macvlan.OptParent: "lan0", macvlan.OptHostShim: "10.9.0.250"}, []string{macvlan.OptHostShim, "inside the network's --subnet"}},
 	}
 	before := h.ns.MustRun(t, "ip", "-o", "link")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.generic[OptMode] = ModeMacvlan
+			tt.generic[OptMode] = netmode.Macvlan
 			err := h.d.CreateNetwork(macvlanReq(netID, tt.generic, "10.50.0.0/24"))
 			if err == nil {
 				t.Fatal("accepted")
@@ -256,17 +258,17 @@ func TestMacvlanBadParents(t *testing.T) {
 // networks share one parent.
 func TestOneParentOneKind(t *testing.T) {
 	h := newLANHarness(t)
-	if err := h.d.CreateNetwork(macvlanReq("n1", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.50.0.0/24")); err != nil {
+	if err := h.d.CreateNetwork(macvlanReq("n1", map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0"}, "10.50.0.0/24")); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.d.CreateNetwork(macvlanReq("n2", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0"}, "10.52.0.0/24")); err != nil {
+	if err := h.d.CreateNetwork(macvlanReq("n2", map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0"}, "10.52.0.0/24")); err != nil {
 		t.Fatalf("a second macvlan network on the same parent: %v", err)
 	}
-	err := h.d.CreateNetwork(macvlanReq("n3", map[string]string{OptMode: ModeIpvlan, OptParent: "lan0"}, "10.53.0.0/24"))
+	err := h.d.CreateNetwork(macvlanReq("n3", map[string]string{OptMode: netmode.Ipvlan, macvlan.OptParent: "lan0"}, "10.53.0.0/24"))
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "either macvlan or ipvlan") {
 		t.Errorf("ipvlan on a macvlan parent: %v", err)
 	}
-	err = h.d.CreateNetwork(macvlanReq("n4", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0", OptMacvlanMode: "passthru"}, "10.54.0.0/24"))
+	err = h.d.CreateNetwork(macvlanReq("n4", map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0", macvlan.OptMacvlanMode: "passthru"}, "10.54.0.0/24"))
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "passthru needs a parent of its own") {
 		t.Errorf("passthru on a shared parent: %v", err)
 	}
@@ -279,7 +281,7 @@ func TestVLANParent(t *testing.T) {
 	requireKernel(t, h.harness, "vlan")
 	for _, id := range []string{"n1", "n2"} {
 		subnet := map[string]string{"n1": "10.60.0.0/24", "n2": "10.61.0.0/24"}[id]
-		if err := h.d.CreateNetwork(macvlanReq(id, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0.10"}, subnet)); err != nil {
+		if err := h.d.CreateNetwork(macvlanReq(id, map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0.10"}, subnet)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -309,7 +311,7 @@ func TestVLANParent(t *testing.T) {
 	}
 	// A VLAN link the user made is used and left alone.
 	h.ns.MustRun(t, "ip", "link", "add", "link", "lan0", "name", "lan0.20", "type", "vlan", "id", "20")
-	if err := h.d.CreateNetwork(macvlanReq("n3", map[string]string{OptMode: ModeMacvlan, OptParent: "lan0.20"}, "10.62.0.0/24")); err != nil {
+	if err := h.d.CreateNetwork(macvlanReq("n3", map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0.20"}, "10.62.0.0/24")); err != nil {
 		t.Fatal(err)
 	}
 	h.d.DeleteNetwork("n3")
@@ -326,7 +328,7 @@ func TestVLANUnsupportedKernel(t *testing.T) {
 		h.ns.Run("ip", "link", "del", "lan0.99")
 		t.Skip("this kernel has 802.1q; TestVLANParent covers it")
 	}
-	err := h.d.CreateNetwork(macvlanReq(netID, map[string]string{OptMode: ModeMacvlan, OptParent: "lan0.10"}, "10.60.0.0/24"))
+	err := h.d.CreateNetwork(macvlanReq(netID, map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0.10"}, "10.60.0.0/24"))
 	if err == nil || !strings.Contains(err.Error(), "802.1q") {
 		t.Fatalf("VLAN parent on a kernel without 802.1q: %v", err)
 	}
@@ -343,7 +345,7 @@ func TestIpvlanModesWithTraffic(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			h := newLANHarness(t)
 			requireKernel(t, h.harness, "ipvlan")
-			req := macvlanReq(netID, map[string]string{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanMode: mode}, "10.50.0.0/24")
+			req := macvlanReq(netID, map[string]string{OptMode: netmode.Ipvlan, macvlan.OptParent: "lan0", macvlan.OptIpvlanMode: mode}, "10.50.0.0/24")
 			if err := h.d.CreateNetwork(req); err != nil {
 				t.Fatal(err)
 			}
@@ -385,7 +387,7 @@ func TestTwoVLANsIsolated(t *testing.T) {
 	h := newLANHarness(t)
 	requireKernel(t, h.harness, "vlan")
 	for id, spec := range map[string][2]string{"vlan10": {"lan0.10", "10.60.0.0/24"}, "vlan20": {"lan0.20", "10.61.0.0/24"}} {
-		if err := h.d.CreateNetwork(macvlanReq(id, map[string]string{OptMode: ModeMacvlan, OptParent: spec[0]}, spec[1])); err != nil {
+		if err := h.d.CreateNetwork(macvlanReq(id, map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: spec[0]}, spec[1])); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -421,7 +423,7 @@ func TestTwoVLANsIsolated(t *testing.T) {
 func TestIpvlanPrivateFlag(t *testing.T) {
 	h := newLANHarness(t)
 	requireKernel(t, h.harness, "ipvlan")
-	req := macvlanReq(netID, map[string]string{OptMode: ModeIpvlan, OptParent: "lan0", OptIpvlanFlag: "private"}, "10.50.0.0/24")
+	req := macvlanReq(netID, map[string]string{OptMode: netmode.Ipvlan, macvlan.OptParent: "lan0", macvlan.OptIpvlanFlag: "private"}, "10.50.0.0/24")
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
@@ -438,14 +440,14 @@ func TestIpvlanPrivateFlag(t *testing.T) {
 // TestMacvlanIpvlanDualStackAndMTU: IPv6 beside IPv4 and a set MTU, with
 // traffic, on both kinds of child link.
 func TestMacvlanIpvlanDualStackAndMTU(t *testing.T) {
-	for _, mode := range []string{ModeMacvlan, ModeIpvlan} {
+	for _, mode := range []string{netmode.Macvlan, netmode.Ipvlan} {
 		t.Run(mode, func(t *testing.T) {
 			h := newLANHarness(t)
-			if mode == ModeIpvlan {
+			if mode == netmode.Ipvlan {
 				requireKernel(t, h.harness, "ipvlan")
 			}
 			h.lan.MustRun(t, "ip", "addr", "add", "fd00:50::100/64", "dev", "lan1", "nodad")
-			req := macvlanReq(netID, map[string]string{OptMode: mode, OptParent: "lan0", OptMTU: "1400"}, "10.50.0.0/24")
+			req := macvlanReq(netID, map[string]string{OptMode: mode, macvlan.OptParent: "lan0", netmode.OptMTU: "1400"}, "10.50.0.0/24")
 			req.IPv6 = true
 			req.IPv6Data = []IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
 			if err := h.d.CreateNetwork(req); err != nil {
@@ -476,22 +478,22 @@ func TestParentFoundPerHost(t *testing.T) {
 	h := newLANHarness(t)
 	h.ns.MustRun(t, "ip", "addr", "add", "10.50.0.5/24", "dev", "lan0")
 	for id, opt := range map[string]map[string]string{
-		"by-pattern": {OptMode: ModeMacvlan, OptParent: "la*"},
-		"by-subnet":  {OptMode: ModeMacvlan, OptParentSubnet: "10.50.0.0/24"},
+		"by-pattern": {OptMode: netmode.Macvlan, macvlan.OptParent: "la*"},
+		"by-subnet":  {OptMode: netmode.Macvlan, macvlan.OptParentSubnet: "10.50.0.0/24"},
 	} {
 		if err := h.d.CreateNetwork(macvlanReq(id, opt, map[string]string{"by-pattern": "10.56.0.0/24", "by-subnet": "10.57.0.0/24"}[id])); err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		if got := h.d.networks[id].parentLink(); got != "lan0" {
+		if got := h.d.networks[id].mode.(*macvlan.Network).ParentLink(); got != "lan0" {
 			t.Errorf("%s found parent %q, want lan0", id, got)
 		}
 	}
 	h.attach(t, "by-subnet", epID, "10.57.0.11/24")
 	h.restart(t)
-	if got := h.d.networks["by-subnet"].ResolvedParent; got != "lan0" {
+	if got := h.d.networks["by-subnet"].mode.(*macvlan.Network).State.ResolvedParent; got != "lan0" {
 		t.Errorf("after restart the resolved parent is %q, want lan0", got)
 	}
-	err := h.d.CreateNetwork(macvlanReq("none", map[string]string{OptMode: ModeMacvlan, OptParentSubnet: "10.99.0.0/24"}, "10.58.0.0/24"))
+	err := h.d.CreateNetwork(macvlanReq("none", map[string]string{OptMode: netmode.Macvlan, macvlan.OptParentSubnet: "10.99.0.0/24"}, "10.58.0.0/24"))
 	if err == nil || !strings.Contains(err.Error(), "no interface of this host has an address in it") {
 		t.Errorf("parent_subnet matching nothing: %v", err)
 	}
@@ -504,7 +506,7 @@ func TestIpvlanVLANRestoreAfterReboot(t *testing.T) {
 	h := newLANHarness(t)
 	requireKernel(t, h.harness, "ipvlan")
 	requireKernel(t, h.harness, "vlan")
-	req := macvlanReq(netID, map[string]string{OptMode: ModeIpvlan, OptParent: "lan0.30"}, "10.63.0.0/24")
+	req := macvlanReq(netID, map[string]string{OptMode: netmode.Ipvlan, macvlan.OptParent: "lan0.30"}, "10.63.0.0/24")
 	if err := h.d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}

@@ -107,15 +107,16 @@ func (d *Driver) ProgramExternalConnectivity(_, endpointID string, requested []P
 	}
 	n := d.networks[ep.NetworkID]
 	log := d.epLog(ep.NetworkID, ep.ID)
-	if n == nil || n.Config.Internal || !n.Config.bridged() {
+	if n == nil || n.Config.Internal || bridgeOf(n) == nil {
 		// Docker publishes nothing from internal networks, nor from macvlan
 		// and ipvlan ones, whose containers are on the LAN themselves.
 		return nil
 	}
+	binding := bridgeOf(n).Options.HostBindingIPv4
 	var bound []PortBinding
 	for _, b := range requested {
-		if b.HostIP == "" && n.Config.HostBindingIPv4.IsValid() {
-			b.HostIP = n.Config.HostBindingIPv4.String()
+		if b.HostIP == "" && binding.IsValid() {
+			b.HostIP = binding.String()
 		}
 		hostIP, _ := netip.ParseAddr(hostIPText(b.HostIP))
 		if hostIP.Is6() && !ep.IPv6.IsValid() || hostIP.Is4() && !ep.IPv4.IsValid() {

@@ -3,6 +3,7 @@ package driver
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/weftnet/weft/bridge"
@@ -37,7 +38,7 @@ func (d *Driver) restore() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, n := range d.networks {
-		if err := d.backendOf(n).ensureNetwork(n); err != nil {
+		if err := n.mode.Ensure(d.host(n)); err != nil {
 			// One broken network must not take the others down with it.
 			d.netLog(n.ID).WithError(err).Error("could not restore network")
 		}
@@ -88,18 +89,17 @@ func (d *Driver) loadEndpoint(key string, raw []byte) error {
 	return nil
 }
 
-// check refuses a stored network that restore could not build.
+// check refuses a stored network that restore could not build (a record
+// of a mode weft does not have is refused when it is read).
 func (n *Network) check(key string) error {
 	if n.ID != key {
 		return fmt.Errorf("record %q holds network %q", key, n.ID)
 	}
-	if _, ok := modeOptions[n.Config.Mode]; !ok {
-		return fmt.Errorf("unknown mode %q", n.Config.Mode)
-	}
-	if !n.Config.bridged() {
+	b := bridgeOf(n)
+	if b == nil {
 		return nil
 	}
-	return firewall.Ruleset{Networks: []firewall.Network{n.firewallNetwork()}}.Validate()
+	return firewall.Ruleset{Networks: []firewall.Network{b.Firewall()}}.Validate()
 }
 
 // restoreEndpoint checks an endpoint's link survived. A container whose link
@@ -114,8 +114,7 @@ func (d *Driver) restoreEndpoint(ep *Endpoint) {
 			return
 		}
 		delete(d.endpoints, ep.ID)
-		n := d.networkOrStub(ep.NetworkID)
-		d.backendOf(n).deleteEndpoint(n, ep)
+		d.deleteEndpointLinks(ep)
 		return
 	}
 	if len(ep.Ports) == 0 || ep.HostVeth == "" {
@@ -143,7 +142,7 @@ func (d *Driver) claimAddresses() {
 			if n == nil || !a.IsValid() {
 				continue
 			}
-			s, ok := n.subnetOf(a.Addr())
+			s, ok := n.Config.SubnetOf(a.Addr())
 			if !ok {
 				continue
 			}
@@ -177,13 +176,13 @@ func (d *Driver) dropRefusedPorts() {
 	for _, id := range ids {
 		ep := d.endpoints[id]
 		n := d.networks[ep.NetworkID]
-		if n == nil || !n.Config.bridged() || len(ep.Ports) == 0 {
+		if n == nil || bridgeOf(n) == nil || len(ep.Ports) == 0 {
 			continue
 		}
 		try := rs
 		try.Ports = append([]firewall.PortMapping(nil), rs.Ports...)
 		for _, p := range ep.Ports {
-			try.Ports = append(try.Ports, p.mapping(n.Config.Bridge, ep))
+			try.Ports = append(try.Ports, p.mapping(bridgeOf(n).Options.Bridge, ep))
 		}
 		if err := try.Validate(); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Error("withdrawing stored published ports the firewall refuses")
@@ -197,45 +196,15 @@ func (d *Driver) dropRefusedPorts() {
 	}
 }
 
-// linksMade names the links weft made for n (never a parent the user gave).
-func (n *Network) linksMade() []string {
-	var names []string
-	if n.Config.bridged() {
-		names = append(names, n.Config.Bridge)
-	}
-	if n.Config.Mode == ModeVXLAN {
-		names = append(names, vxlan.Name(n.ID))
-	}
-	if !n.Config.bridged() {
-		if n.Config.HostShim.IsValid() {
-			names = append(names, macvlan.ShimName(n.ID))
-		}
-		if n.OwnsParent {
-			names = append(names, n.parentLink())
-		}
-	}
-	return names
-}
-
-// linksMade names the endpoint's link still in the host namespace: the
-// bridge side of its veth, or its macvlan/ipvlan child until dockerd moves
-// it into the container.
-func (ep *Endpoint) linksMade() []string {
-	if ep.HostVeth != "" {
-		return []string{ep.HostVeth}
-	}
-	return []string{ep.Link}
-}
-
 // markLinksMade marks the links the records say weft made: links made by a
 // weft that predates marks (schema 1), or whose marking a crash cut short.
 func (d *Driver) markLinksMade() {
 	var names []string
 	for _, n := range d.networks {
-		names = append(names, n.linksMade()...)
+		names = append(names, n.mode.LinksMade()...)
 	}
 	for _, ep := range d.endpoints {
-		names = append(names, ep.linksMade()...)
+		names = append(names, ep.hostLinks()...)
 	}
 	for _, name := range names {
 		l, err := d.nl.LinkByName(name)
@@ -250,14 +219,13 @@ func (d *Driver) markLinksMade() {
 
 // endpointLinkNames are the names an endpoint's links get in every mode.
 func endpointLinkNames(id string) []string {
-	host, container := bridge.VethNames(id)
-	return []string{host, container, macvlan.ChildName(macvlan.Macvlan, id), macvlan.ChildName(macvlan.Ipvlan, id)}
+	return slices.Concat(bridge.EndpointLinks(id), macvlan.EndpointLinks(id))
 }
 
 // networkLinkNames are the names a network's links get by default in every
 // mode (a bridge named with an option cannot be found from the id).
 func networkLinkNames(id string) []string {
-	return []string{bridge.Name(id), vxlan.Name(id), macvlan.ShimName(id), macvlan.PlaceholderName(id)}
+	return slices.Concat(bridge.NetworkLinks(id), vxlan.NetworkLinks(id), macvlan.NetworkLinks(id))
 }
 
 // deleteUnknownLinks handles dockerd deleting a network or endpoint weft has
@@ -290,7 +258,7 @@ func (d *Driver) deleteUnknownLinks(id string, names []string) (removed bool) {
 func (d *Driver) removeOrphanLinks() {
 	owned := map[string]bool{}
 	for _, n := range d.networks {
-		for _, name := range n.linksMade() {
+		for _, name := range n.mode.LinksMade() {
 			owned[name] = true
 		}
 	}

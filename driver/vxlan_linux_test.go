@@ -6,14 +6,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weftnet/weft/internal/netmode"
 	"github.com/weftnet/weft/internal/testlab"
+	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/vxlan"
 )
 
 // vxlanReq is a vxlan network on 10.91.0.0/24 between the underlay peers.
 // Options set to unset are left out.
 func vxlanReq(generic map[string]string) *NetworkRequest {
-	g := map[string]string{OptMode: ModeVXLAN, OptVNI: "4242", OptPeers: "10.90.0.1,10.90.0.2,10.90.0.3"}
+	g := map[string]string{OptMode: netmode.VXLAN, vxlan.OptVNI: "4242", vxlan.OptPeers: "10.90.0.1,10.90.0.2,10.90.0.3"}
 	for k, v := range generic {
 		if v == unset {
 			delete(g, k)
@@ -80,7 +82,7 @@ func TestVXLANAcrossHosts(t *testing.T) {
 func TestVXLANMulticastGroup(t *testing.T) {
 	h1, h2 := newHarness(t), newHarness(t)
 	wireUnderlay(t, h1.ns, h2.ns)
-	group := map[string]string{OptPeers: unset, OptGroup: "239.1.1.1", OptUnderlay: "under0"}
+	group := map[string]string{vxlan.OptPeers: unset, vxlan.OptGroup: "239.1.1.1", vxlan.OptUnderlay: "under0"}
 	for _, h := range []*harness{h1, h2} {
 		if err := h.d.CreateNetwork(vxlanReq(group)); err != nil {
 			t.Fatal(err)
@@ -118,13 +120,13 @@ func TestVXLANBadInput(t *testing.T) {
 		generic map[string]string
 		want    []string
 	}{
-		{"no peers", map[string]string{OptPeers: unset}, []string{"mode=vxlan needs the other hosts", OptPeers, OptGroup}},
-		{"vni too big", map[string]string{OptVNI: "16777216"}, []string{OptVNI, "1 to 16777215"}},
-		{"bad peer", map[string]string{OptPeers: "10.90.0.2,host-b"}, []string{OptPeers, "IPv4 addresses separated by commas"}},
-		{"group without underlay", map[string]string{OptPeers: unset, OptGroup: "239.1.1.1"}, []string{OptGroup, OptUnderlay}},
-		{"unicast group", map[string]string{OptPeers: unset, OptGroup: "10.1.1.1"}, []string{OptGroup, "multicast"}},
-		{"no route to peer", map[string]string{OptPeers: "10.250.0.2"}, []string{"no route to VXLAN peer 10.250.0.2"}},
-		{"macvlan option", map[string]string{OptParent: "eth1"}, []string{OptParent, "applies to mode=macvlan"}},
+		{"no peers", map[string]string{vxlan.OptPeers: unset}, []string{"mode=vxlan needs the other hosts", vxlan.OptPeers, vxlan.OptGroup}},
+		{"vni too big", map[string]string{vxlan.OptVNI: "16777216"}, []string{vxlan.OptVNI, "1 to 16777215"}},
+		{"bad peer", map[string]string{vxlan.OptPeers: "10.90.0.2,host-b"}, []string{vxlan.OptPeers, "IPv4 addresses separated by commas"}},
+		{"group without underlay", map[string]string{vxlan.OptPeers: unset, vxlan.OptGroup: "239.1.1.1"}, []string{vxlan.OptGroup, vxlan.OptUnderlay}},
+		{"unicast group", map[string]string{vxlan.OptPeers: unset, vxlan.OptGroup: "10.1.1.1"}, []string{vxlan.OptGroup, "multicast"}},
+		{"no route to peer", map[string]string{vxlan.OptPeers: "10.250.0.2"}, []string{"no route to VXLAN peer 10.250.0.2"}},
+		{"macvlan option", map[string]string{macvlan.OptParent: "eth1"}, []string{macvlan.OptParent, "applies to mode=macvlan"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +156,7 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 	peerNS := testlab.NewNS(t)
 	testlab.Wire(t, h.ns, "under0", peerNS, "under1")
 	h.ns.MustRun(t, "ip", "addr", "add", "10.90.0.1/24", "dev", "under0")
-	req := vxlanReq(map[string]string{OptPeers: unset})
+	req := vxlanReq(map[string]string{vxlan.OptPeers: unset})
 	if err := h.d.CreateNetwork(req); err == nil || !strings.Contains(err.Error(), "or a swarm") {
 		t.Fatalf("swarm vxlan before this node knows its swarm address: %v", err)
 	}

@@ -1,8 +1,8 @@
-// Package macvlan builds the links of weft's macvlan and ipvlan networks:
-// the child link each container gets, the parent it hangs off (an existing
-// interface, an 802.1q VLAN sub-interface weft creates and shares, or a
-// dummy link for networks without a parent), and the host shim that lets
-// the host reach its own containers. Every netlink call goes through
+// Package macvlan is weft's macvlan and ipvlan network modes: the options
+// of both, the child link each container gets, the parent it hangs off (an
+// existing interface, an 802.1q VLAN sub-interface weft creates and shares,
+// or a placeholder for networks without a parent), and the host shim that
+// lets the host reach its own containers. Every netlink call goes through
 // internal/nl.
 package macvlan
 

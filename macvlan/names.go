@@ -28,3 +28,15 @@ func ShimName(networkID string) string { return ifname.ForID(ShimPrefix, network
 
 // ProbeName names the short-lived child that tests kernel support.
 func ProbeName(networkID string) string { return ifname.ForID(ProbePrefix, networkID) }
+
+// NetworkLinks names the links a network's id gives in macvlan and ipvlan
+// modes.
+func NetworkLinks(networkID string) []string {
+	return []string{ShimName(networkID), PlaceholderName(networkID)}
+}
+
+// EndpointLinks names the links an endpoint's id gives in macvlan and
+// ipvlan modes.
+func EndpointLinks(endpointID string) []string {
+	return []string{ChildName(Macvlan, endpointID), ChildName(Ipvlan, endpointID)}
+}

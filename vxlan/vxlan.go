@@ -1,8 +1,10 @@
-// Package vxlan builds the VXLAN side of weft's multi-host networks: a
-// standard Linux VXLAN device (UDP 4789 by default) enslaved to the
-// network's bridge, and its flood list of peer VTEPs. Any plain Linux VXLAN
-// device with the same VNI and port interoperates. Every netlink call goes
-// through internal/nl.
+// Package vxlan is weft's vxlan network mode: a bridge network on every
+// host (package bridge) plus a standard Linux VXLAN device (UDP 4789 by
+// default) on the bridge, its flood list of peer VTEPs from -o peers, a
+// multicast group or the swarm, and for an encrypted network the IPsec
+// tunnels (package esp) set up before any peer gets a frame. Any plain
+// Linux VXLAN device with the same VNI and port interoperates. Every
+// netlink call goes through internal/nl.
 package vxlan
 
 import (
@@ -157,47 +159,4 @@ func floodEntry(index int, peer netip.Addr) *netlink.Neigh {
 		LinkIndex: index, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT,
 		Flags: netlink.NTF_SELF, IP: peer.AsSlice(), HardwareAddr: zeroMAC,
 	}
-}
-
-// Underlay finds the device and local address the kernel would use to reach
-// the first peer that is not this host (the same peer list can be given to
-// every host), and that device's MTU.
-func Underlay(h *nl.Handle, peers []netip.Addr) (dev string, local netip.Addr, mtu int, err error) {
-	for _, peer := range peers {
-		routes, err := h.RouteGet(peer.AsSlice())
-		if err != nil || len(routes) == 0 {
-			return "", netip.Addr{}, 0, errdefs.Errorf(errdefs.Invalid, "no route to VXLAN peer %s from this host: %v", peer, err)
-		}
-		if routes[0].Type == unix.RTN_LOCAL {
-			continue // this host's own address
-		}
-		l, err := h.LinkByIndex(routes[0].LinkIndex)
-		if err != nil {
-			return "", netip.Addr{}, 0, err
-		}
-		local, _ = netip.AddrFromSlice(routes[0].Src)
-		return l.Attrs().Name, local.Unmap(), l.Attrs().MTU, nil
-	}
-	return "", netip.Addr{}, 0, errdefs.Errorf(errdefs.Invalid, "every VXLAN peer given is an address of this host; list the other hosts too")
-}
-
-// UnderlayOf finds the device holding the local address (a swarm node's
-// advertised address) and its MTU.
-func UnderlayOf(h *nl.Handle, local netip.Addr) (dev string, mtu int, err error) {
-	links, err := h.LinkList()
-	if err != nil {
-		return "", 0, err
-	}
-	for _, l := range links {
-		addrs, err := h.AddrList(l, netlink.FAMILY_ALL)
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == local {
-				return l.Attrs().Name, l.Attrs().MTU, nil
-			}
-		}
-	}
-	return "", 0, errdefs.Errorf(errdefs.Invalid, "no interface of this host holds the swarm address %s", local)
 }

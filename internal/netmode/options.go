@@ -20,3 +20,13 @@ func ParseBool(key, value string) (bool, error) {
 	}
 	return b, nil
 }
+
+// IsAlnum says whether s is letters and digits only, and not empty.
+func IsAlnum(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
