@@ -36,7 +36,7 @@ func TestAllocateNetwork(t *testing.T) {
 	}
 	// Two networks whose derived VNIs are the same still get different ones.
 	first, _ := h.d.AllocateNetwork(allocReq("net-c", vx))
-	h.d.reserveVNI("net-x", vxlan.DefaultVNI("net-d"), false) // net-d's natural VNI taken
+	vxlan.ReserveVNI(h.d.store, "net-x", vxlan.DefaultVNI("net-d"), false) // net-d's natural VNI taken
 	second, _ := h.d.AllocateNetwork(allocReq("net-d", vx))
 	if first[vxlan.OptVNI] == "" || second[vxlan.OptVNI] == "" || first[vxlan.OptVNI] == second[vxlan.OptVNI] || second[vxlan.OptVNI] == "100" {
 		t.Errorf("allocated VNIs %q and %q must be distinct and free", first[vxlan.OptVNI], second[vxlan.OptVNI])

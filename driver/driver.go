@@ -14,6 +14,7 @@ import (
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/nl"
+	"github.com/weftnet/weft/internal/swarm"
 	"github.com/weftnet/weft/store"
 )
 
@@ -73,10 +74,7 @@ type Driver struct {
 	mu        sync.Mutex
 	networks  map[string]*Network
 	endpoints map[string]*Endpoint
-	nodes     map[netip.Addr]Node // swarm nodes, from DiscoverNew
-	// members counts the gossip members seen joining, less those seen
-	// leaving, at each other node's address since this process started.
-	members map[netip.Addr]int
+	nodes     *swarm.Nodes // from DiscoverNew and DiscoverDelete
 }
 
 // New loads the stored state and rebuilds whatever the kernel lost (a host
@@ -91,8 +89,6 @@ func New(cfg Config) (*Driver, error) {
 		log:       cfg.Log,
 		networks:  map[string]*Network{},
 		endpoints: map[string]*Endpoint{},
-		nodes:     map[netip.Addr]Node{},
-		members:   map[netip.Addr]int{},
 	}
 	// Every link weft makes carries the state database's mark; restore
 	// deletes only marked links (see internal/nl/mark.go).

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
+	"github.com/weftnet/weft/internal/leftover"
 	"github.com/weftnet/weft/internal/netmode"
 )
 
@@ -106,7 +107,7 @@ func (d *Driver) DeleteEndpoint(networkID, endpointID string) error {
 	ep, ok := d.endpoints[endpointID]
 	if !ok {
 		d.epLog(networkID, endpointID).Info("delete of an unknown endpoint")
-		d.deleteUnknownLinks(endpointID, endpointLinkNames(endpointID))
+		leftover.RemoveMarked(d.nl, endpointID, endpointLinkNames(endpointID), d.log)
 		return d.deleteEndpointRecord(endpointID)
 	}
 	if err := d.deleteEndpointRecord(ep.ID); err != nil {

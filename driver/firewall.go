@@ -33,7 +33,7 @@ func (d *Driver) ruleset() firewall.Ruleset {
 			continue
 		}
 		for _, p := range ep.Ports {
-			rs.Ports = append(rs.Ports, p.mapping(bridgeOf(n).Options.Bridge, ep))
+			rs.Ports = append(rs.Ports, p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()))
 		}
 	}
 	return rs

@@ -180,82 +180,60 @@ var fuzzNetworks = func() []*Network {
 	return out
 }()
 
-// endpointFuzz is a CreateEndpoint and the ports dockerd then publishes.
-type endpointFuzz struct {
-	EndpointRequest
-	Ports []PortBinding
-}
-
-// FuzzEndpointOptions decodes any body as CreateEndpoint's request (and
-// the ports to publish) on networks of each mode, and checks that the
-// parser never panics, refuses with invalid-input errors only, and accepts
-// only addresses of the network's subnets, of the right family, a MAC
-// address where the mode allows one, and ports weft can publish.
+// FuzzEndpointOptions decodes any body as CreateEndpoint's request on
+// networks of each mode, and checks that the parser never panics, refuses
+// with invalid-input errors only, and accepts only addresses of the
+// network's subnets, of the right family, and a MAC address where the mode
+// allows one. (The ports an endpoint publishes: portmap's FuzzCheck.)
 func FuzzEndpointOptions(f *testing.F) {
 	for i, body := range []string{
 		`{"NetworkID":"n1","EndpointID":"0123456789abcdef","Address":"10.1.0.2/24","AddressIPv6":"fd00:1::2/64","MAC":""}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Address":"10.1.0.2/24","MAC":"02:42:0a:01:00:02","Exposed":[{"Proto":6,"Port":80}],"Ports":[{"Proto":6,"Port":80,"HostPort":8080,"HostIP":"127.0.0.1"}]}`,
+		`{"NetworkID":"n1","EndpointID":"e1","Address":"10.1.0.2/24","MAC":"02:42:0a:01:00:02","Exposed":[{"Proto":6,"Port":80}]}`,
 		`{"NetworkID":"n1","EndpointID":"e1","Address":"10.9.0.2/24"}`,
 		`{"NetworkID":"n1","EndpointID":"e1","Address":"fd00:1::2/64"}`,
 		`{"NetworkID":"n1","EndpointID":"e1","Address":"10.1.0.2/24","MAC":"zz"}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Ports":[{"Proto":99,"Port":80}]}`,
-		`{"NetworkID":"n1","EndpointID":"e1","Ports":[{"Proto":6,"HostIP":"localhost"}]}`,
 	} {
 		for n := range fuzzNetworks {
 			f.Add(uint8(n+i), []byte(body))
 		}
 	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
-		var req endpointFuzz
+		var req EndpointRequest
 		if json.Unmarshal(body, &req) != nil {
 			return
 		}
 		n := fuzzNetworks[int(which)%len(fuzzNetworks)]
-		ep, err := newEndpoint(n, &req.EndpointRequest)
+		ep, err := newEndpoint(n, &req)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %q is not an invalid-input error", err)
-			}
-		} else {
-			for _, a := range []struct {
-				p  netip.Prefix
-				v6 bool
-			}{{ep.IPv4, false}, {ep.IPv6, true}} {
-				if !a.p.IsValid() {
-					continue
-				}
-				if a.p.Addr().Is6() != a.v6 {
-					t.Fatalf("address %s accepted as IPv6=%v", a.p, a.v6)
-				}
-				if _, ok := n.Config.SubnetOf(a.p.Addr()); !ok {
-					t.Fatalf("address %s outside the network's subnets", a.p)
-				}
-			}
-			m, isMacvlan := n.mode.(*macvlan.Network)
-			sharesMAC := n.Config.Mode == netmode.Ipvlan || isMacvlan && m.Options.MacvlanMode == "passthru"
-			if sharesMAC != (ep.MAC == "") {
-				t.Fatalf("%s network: endpoint MAC %q", n.Config.Mode, ep.MAC)
-			}
-			if ep.MAC != "" {
-				if _, err := net.ParseMAC(ep.MAC); err != nil {
-					t.Fatalf("MAC %q: %v", ep.MAC, err)
-				}
-			}
-			endpointReply(&req.EndpointRequest, ep)
-		}
-		if err := checkPortBindings(req.Ports); err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error %q is not an invalid-input error", err)
 			}
 			return
 		}
-		for _, b := range req.Ports {
-			if _, ok := protoNames[b.Proto]; !ok {
-				t.Fatalf("protocol %d accepted", b.Proto)
+		for _, a := range []struct {
+			p  netip.Prefix
+			v6 bool
+		}{{ep.IPv4, false}, {ep.IPv6, true}} {
+			if !a.p.IsValid() {
+				continue
 			}
-			if _, err := netip.ParseAddr(b.HostIP); b.HostIP != "" && err != nil {
-				t.Fatalf("host address %q accepted", b.HostIP)
+			if a.p.Addr().Is6() != a.v6 {
+				t.Fatalf("address %s accepted as IPv6=%v", a.p, a.v6)
+			}
+			if _, ok := n.Config.SubnetOf(a.p.Addr()); !ok {
+				t.Fatalf("address %s outside the network's subnets", a.p)
 			}
 		}
+		m, isMacvlan := n.mode.(*macvlan.Network)
+		sharesMAC := n.Config.Mode == netmode.Ipvlan || isMacvlan && m.Options.MacvlanMode == "passthru"
+		if sharesMAC != (ep.MAC == "") {
+			t.Fatalf("%s network: endpoint MAC %q", n.Config.Mode, ep.MAC)
+		}
+		if ep.MAC != "" {
+			if _, err := net.ParseMAC(ep.MAC); err != nil {
+				t.Fatalf("MAC %q: %v", ep.MAC, err)
+			}
+		}
+		endpointReply(&req, ep)
 	})
 }

@@ -140,8 +140,8 @@ func (h host) Endpoints() []*netmode.Endpoint {
 func (h host) Save() error { return h.d.saveNetwork(h.n) }
 
 func (h host) Swarm() (self netip.Addr, ok bool, peers []netip.Addr) {
-	self, ok = h.d.selfNode()
-	return self, ok, h.d.swarmPeers()
+	self, ok = h.d.nodes.Self()
+	return self, ok, h.d.nodes.Peers()
 }
 
 func (h host) DynamicRange(space string, pool netip.Prefix) (netip.Prefix, bool) {

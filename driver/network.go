@@ -7,6 +7,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/weftnet/weft/internal/ifname"
+	"github.com/weftnet/weft/internal/leftover"
 	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/store"
 )
@@ -123,7 +124,7 @@ func (d *Driver) DeleteNetwork(networkID string) error {
 	n, ok := d.networks[networkID]
 	if !ok {
 		d.netLog(networkID).Info("delete of an unknown network")
-		if d.deleteUnknownLinks(networkID, networkLinkNames(networkID)) {
+		if leftover.RemoveMarked(d.nl, networkID, networkLinkNames(networkID), d.log) {
 			// The kept rules of its bridge go with it.
 			if err := d.applyFirewall(); err != nil {
 				d.netLog(networkID).WithError(err).Warn("could not update firewall rules")

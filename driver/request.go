@@ -1,6 +1,9 @@
 package driver
 
-import "github.com/weftnet/weft/internal/netmode"
+import (
+	"github.com/weftnet/weft/internal/netmode"
+	"github.com/weftnet/weft/portmap"
+)
 
 // The driver's requests and replies are weft's own types: package plugin
 // translates dockerd's protocol into them, as it does for ipam.PoolRequest.
@@ -51,6 +54,12 @@ type JoinReply struct {
 	IfacePrefix string // its name there, before the index dockerd adds
 	netmode.JoinInfo
 }
+
+// PortBinding is a port published (docker run -p), in Docker's terms.
+type PortBinding = portmap.Binding
+
+// ExposedPort is a port the container exposes, in Docker's terms.
+type ExposedPort = portmap.Exposed
 
 // EndpointInfo is what EndpointOperInfo reports of an endpoint.
 type EndpointInfo struct {

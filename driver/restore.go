@@ -8,8 +8,8 @@ import (
 
 	"github.com/weftnet/weft/bridge"
 	"github.com/weftnet/weft/firewall"
-	"github.com/weftnet/weft/internal/ifname"
-	"github.com/weftnet/weft/internal/nl"
+	"github.com/weftnet/weft/internal/leftover"
+	"github.com/weftnet/weft/internal/swarm"
 	"github.com/weftnet/weft/macvlan"
 	"github.com/weftnet/weft/store"
 	"github.com/weftnet/weft/vxlan"
@@ -27,7 +27,8 @@ func (d *Driver) restore() error {
 		if err := tx.ForEach(kindNetwork, d.loadNetwork); err != nil {
 			return err
 		}
-		if err := d.loadNodes(tx); err != nil {
+		var err error
+		if d.nodes, err = swarm.Load(tx, d.log); err != nil {
 			return err
 		}
 		return tx.ForEach(kindEndpoint, d.loadEndpoint)
@@ -182,7 +183,7 @@ func (d *Driver) dropRefusedPorts() {
 		try := rs
 		try.Ports = append([]firewall.PortMapping(nil), rs.Ports...)
 		for _, p := range ep.Ports {
-			try.Ports = append(try.Ports, p.mapping(bridgeOf(n).Options.Bridge, ep))
+			try.Ports = append(try.Ports, p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()))
 		}
 		if err := try.Validate(); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Error("withdrawing stored published ports the firewall refuses")
@@ -196,8 +197,7 @@ func (d *Driver) dropRefusedPorts() {
 	}
 }
 
-// markLinksMade marks the links the records say weft made: links made by a
-// weft that predates marks (schema 1), or whose marking a crash cut short.
+// markLinksMade marks the links the records say weft made (leftover.Mark).
 func (d *Driver) markLinksMade() {
 	var names []string
 	for _, n := range d.networks {
@@ -206,15 +206,7 @@ func (d *Driver) markLinksMade() {
 	for _, ep := range d.endpoints {
 		names = append(names, ep.hostLinks()...)
 	}
-	for _, name := range names {
-		l, err := d.nl.LinkByName(name)
-		if err != nil {
-			continue // not there: nothing to mark
-		}
-		if err := d.nl.Mark(l); err != nil {
-			d.log.WithError(err).WithField("link", name).Warn("could not mark link as weft's")
-		}
-	}
+	leftover.Mark(d.nl, names, d.log)
 }
 
 // endpointLinkNames are the names an endpoint's links get in every mode.
@@ -228,33 +220,8 @@ func networkLinkNames(id string) []string {
 	return slices.Concat(bridge.NetworkLinks(id), vxlan.NetworkLinks(id), macvlan.NetworkLinks(id))
 }
 
-// deleteUnknownLinks handles dockerd deleting a network or endpoint weft has
-// no record of: one made under an earlier state database that was damaged
-// or replaced. Its links are named after the id dockerd deletes, and a weft
-// mark (of any state) proves weft made them; dockerd moves a removed
-// container's link back to the host before the delete, so without this
-// they would stay forever. Links without a mark are never touched.
-func (d *Driver) deleteUnknownLinks(id string, names []string) (removed bool) {
-	for _, name := range names {
-		l, err := d.nl.LinkByName(name)
-		if err != nil || !nl.MadeByWeft(l) {
-			continue
-		}
-		d.log.WithFields(map[string]any{"id": ifname.ShortID(id), "link": name}).Info("removing a link weft made under an earlier state")
-		if err := d.nl.DeleteLink(name); err != nil {
-			d.log.WithError(err).WithField("link", name).Warn("could not remove link")
-			continue
-		}
-		removed = true
-	}
-	return removed
-}
-
-// removeOrphanLinks deletes the links that carry this state database's mark
-// but that no record owns: weft made them and crashed before it stored or
-// after it removed their record. Links with another weft state's mark (the
-// state was damaged, emptied or replaced) may still carry running
-// containers; they are reported and left alone.
+// removeOrphanLinks deletes the links this state database's mark says weft
+// made but no record owns (leftover.RemoveUnowned).
 func (d *Driver) removeOrphanLinks() {
 	owned := map[string]bool{}
 	for _, n := range d.networks {
@@ -266,26 +233,5 @@ func (d *Driver) removeOrphanLinks() {
 		owned[ep.HostVeth] = true
 		owned[ep.Link] = true
 	}
-	links, err := d.nl.LinkList()
-	if err != nil {
-		d.log.WithError(err).Warn("could not list links to find leftovers")
-		return
-	}
-	var foreign []string
-	for _, l := range links {
-		name := l.Attrs().Name
-		switch {
-		case d.nl.Mine(l) && !owned[name]:
-			d.log.WithField("link", name).Info("removing leftover link")
-			if err := d.nl.DeleteLink(name); err != nil {
-				d.log.WithError(err).WithField("link", name).Warn("could not remove leftover link")
-			}
-		case nl.MadeByWeft(l) && !d.nl.Mine(l):
-			foreign = append(foreign, name+" ("+l.Attrs().Alias+")")
-		}
-	}
-	if len(foreign) > 0 {
-		sort.Strings(foreign)
-		d.log.WithField("links", foreign).Warn("links made under another weft state database are left alone: containers may still use them; delete them with `ip link del` once nothing does")
-	}
+	leftover.RemoveUnowned(d.nl, owned, d.log)
 }

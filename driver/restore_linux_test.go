@@ -166,7 +166,7 @@ func TestUnusableRecordsAreSkipped(t *testing.T) {
 				return err
 			}
 		}
-		nodes, err := tx.CreateBucketIfNotExists([]byte(kindNode))
+		nodes, err := tx.CreateBucketIfNotExists([]byte("nodes"))
 		if err != nil {
 			return err
 		}

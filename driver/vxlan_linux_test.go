@@ -188,7 +188,7 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 	}
 	// The same crash seen from the node itself.
 	h.d.Discover(self, true, false)
-	if got, ok := h.d.selfNode(); !ok || got != self {
+	if got, ok := h.d.nodes.Self(); !ok || got != self {
 		t.Fatalf("the death of this node's old gossip member made it forget its own address (%s, %v)", got, ok)
 	}
 	h.ns.MustRun(t, "ip", "link", "del", vxlan.Name(netID)) // a reboot
@@ -198,8 +198,8 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 	}
 	// Joining a swarm anew under another address replaces the old self.
 	h.d.Discover(netip.MustParseAddr("10.90.0.9"), true, true)
-	if got, _ := h.d.selfNode(); got != netip.MustParseAddr("10.90.0.9") || len(h.d.nodes) != 2 {
-		t.Errorf("self is %s with %d nodes known; want 10.90.0.9 and 2 (the old self dropped)", got, len(h.d.nodes))
+	if got, _ := h.d.nodes.Self(); got != netip.MustParseAddr("10.90.0.9") || h.d.nodes.Len() != 2 {
+		t.Errorf("self is %s with %d nodes known; want 10.90.0.9 and 2 (the old self dropped)", got, h.d.nodes.Len())
 	}
 	// A node known from the store leaves at its first departure.
 	h.d.Discover(peer, false, false)

@@ -30,7 +30,7 @@ func New(base *netmode.Network) *Network { return &Network{Network: bridge.New(b
 // Record returns what the network's record stores of the mode: the
 // bridge's options and vxlan's, and the state.
 func (n *Network) Record() (options []any, state any) {
-	return []any{&n.Network.Options, &n.VXLAN}, &n.State
+	return []any{&n.Options, &n.VXLAN}, &n.State // the bridge's options, then vxlan's
 }
 
 // FromSwarm says the network finds its peers through the swarm: it was

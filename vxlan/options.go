@@ -11,7 +11,6 @@ import (
 	"github.com/weftnet/weft/internal/errdefs"
 	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/netmode"
-	"github.com/weftnet/weft/internal/nl"
 )
 
 // The -o options of vxlan networks; a vxlan network takes bridge mode's
@@ -148,28 +147,4 @@ func DefaultVNI(networkID string) int {
 	h := fnv.New32a()
 	h.Write([]byte(networkID))
 	return int(h.Sum32()%MaxVNI) + 1
-}
-
-// AddKey makes the key of a swarm network that asks for encryption without
-// one, on the swarm manager (AllocateNetwork), so that every node's copy
-// gets it in its options. A kernel without ESP refuses the network there,
-// at `docker network create`.
-func AddKey(h *nl.Handle, opts map[string]string) error {
-	given, asked := opts[OptEncrypted]
-	if !asked || opts[OptEncryptionKey] != "" {
-		return nil
-	}
-	on, err := Encrypted(given)
-	if err != nil || !on {
-		return err
-	}
-	if err := esp.Probe(h); err != nil {
-		return errdefs.Errorf(errdefs.Invalid, "option %s: %v; weft will not send this network's traffic in clear text", OptEncrypted, err)
-	}
-	key, err := esp.NewKey()
-	if err != nil {
-		return err
-	}
-	opts[OptEncryptionKey] = key.String()
-	return nil
 }
