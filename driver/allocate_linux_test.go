@@ -36,7 +36,9 @@ func TestAllocateNetwork(t *testing.T) {
 	}
 	// Two networks whose derived VNIs are the same still get different ones.
 	first, _ := h.d.AllocateNetwork(allocReq("net-c", vx))
-	vxlan.ReserveVNI(h.d.store, "net-x", vxlan.DefaultVNI("net-d"), false) // net-d's natural VNI taken
+	if _, err := vxlan.ReserveVNI(h.d.store, "net-x", vxlan.DefaultVNI("net-d"), false); err != nil { // net-d's natural VNI taken
+		t.Fatal(err)
+	}
 	second, _ := h.d.AllocateNetwork(allocReq("net-d", vx))
 	if first[vxlan.OptVNI] == "" || second[vxlan.OptVNI] == "" || first[vxlan.OptVNI] == second[vxlan.OptVNI] || second[vxlan.OptVNI] == "100" {
 		t.Errorf("allocated VNIs %q and %q must be distinct and free", first[vxlan.OptVNI], second[vxlan.OptVNI])

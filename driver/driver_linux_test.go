@@ -76,6 +76,14 @@ func endpointReq() *EndpointRequest {
 	return &EndpointRequest{NetworkID: netID, EndpointID: epID, Address: "10.1.0.2/24"}
 }
 
+// must fails the test on an error of a call whose answer it does not look at.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // text is an address as dockerd reads it: "" for none.
 func text(a netip.Addr) string {
 	if !a.IsValid() {

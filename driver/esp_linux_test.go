@@ -105,7 +105,7 @@ func TestVXLANEncrypted(t *testing.T) {
 		t.Error("after a reboot the encrypted network does not carry traffic again")
 	}
 
-	h1.d.DeleteEndpoint(netID, epID)
+	must(t, h1.d.DeleteEndpoint(netID, epID))
 	if err := h1.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestVXLANEncryptedSwarmPeers(t *testing.T) {
 	}
 	wireUnderlay(t, h.ns)
 	self, peer := netip.MustParseAddr("10.90.0.1"), netip.MustParseAddr("10.90.0.2")
-	h.d.Discover(self, true, true)
+	must(t, h.d.Discover(self, true, true))
 	// As every node receives it: the key the manager's AllocateNetwork added.
 	req := vxlanReq(map[string]string{vxlan.OptEncrypted: "", vxlan.OptEncryptionKey: testKey, vxlan.OptPeers: unset})
 	if err := h.d.CreateNetwork(req); err != nil {
@@ -134,11 +134,11 @@ func TestVXLANEncryptedSwarmPeers(t *testing.T) {
 		p, _ := h.ns.NL.XfrmPolicyList(netlink.FAMILY_V4)
 		return len(sas(t, h)), len(p)
 	}
-	h.d.Discover(peer, false, true)
+	must(t, h.d.Discover(peer, false, true))
 	if s, p := count(); s != 2 || p != 1 {
 		t.Errorf("after a node joined: %d SAs and %d policies, want 2 and 1", s, p)
 	}
-	h.d.Discover(peer, false, false)
+	must(t, h.d.Discover(peer, false, false))
 	if s, p := count(); s != 0 || p != 0 {
 		t.Errorf("after the node left: %d SAs and %d policies, want none", s, p)
 	}

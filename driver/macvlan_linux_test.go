@@ -36,14 +36,16 @@ func requireKernel(t *testing.T, h *harness, kind string) {
 	out, err := h.ns.Run("ip", "link", "add", name, "type", kind)
 	if kind == "ipvlan" || kind == "vlan" {
 		h.ns.MustRun(t, "ip", "link", "add", "wt-base", "type", "veth", "peer", "name", "wt-peer")
-		defer h.ns.Run("ip", "link", "del", "wt-base")
+		defer h.ns.MustRun(t, "ip", "link", "del", "wt-base")
 		args := map[string][]string{
 			"ipvlan": {"ip", "link", "add", name, "link", "wt-base", "type", "ipvlan"},
 			"vlan":   {"ip", "link", "add", name, "link", "wt-base", "type", "vlan", "id", "5"},
 		}[kind]
 		out, err = h.ns.Run(args...)
 	}
-	h.ns.Run("ip", "link", "del", name)
+	if err == nil {
+		h.ns.MustRun(t, "ip", "link", "del", name)
+	}
 	if err != nil && strings.Contains(out, "not supported") || err != nil && strings.Contains(out, "Unknown device type") {
 		vmlab.Missing(t, kind+" links", errors.New(strings.TrimSpace(out)))
 	}
@@ -299,13 +301,13 @@ func TestVLANParent(t *testing.T) {
 	if pings(c1, "10.50.0.100") {
 		t.Error("container on VLAN 10 reaches the untagged LAN")
 	}
-	h.d.DeleteEndpoint("n1", epID)
-	h.d.DeleteNetwork("n1")
+	must(t, h.d.DeleteEndpoint("n1", epID))
+	must(t, h.d.DeleteNetwork("n1"))
 	if ok, _ := h.ns.NL.LinkExists("lan0.10"); !ok {
 		t.Fatal("lan0.10 deleted while network n2 still uses it")
 	}
 	h.restart(t) // ownership survives a plugin restart
-	h.d.DeleteNetwork("n2")
+	must(t, h.d.DeleteNetwork("n2"))
 	if ok, _ := h.ns.NL.LinkExists("lan0.10"); ok {
 		t.Fatal("lan0.10, made by weft, left after its last network was deleted")
 	}
@@ -314,7 +316,7 @@ func TestVLANParent(t *testing.T) {
 	if err := h.d.CreateNetwork(macvlanReq("n3", map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0.20"}, "10.62.0.0/24")); err != nil {
 		t.Fatal(err)
 	}
-	h.d.DeleteNetwork("n3")
+	must(t, h.d.DeleteNetwork("n3"))
 	if ok, _ := h.ns.NL.LinkExists("lan0.20"); !ok {
 		t.Fatal("weft deleted a VLAN link the user made")
 	}
@@ -325,7 +327,7 @@ func TestVLANParent(t *testing.T) {
 func TestVLANUnsupportedKernel(t *testing.T) {
 	h := newLANHarness(t)
 	if _, err := h.ns.Run("ip", "link", "add", "link", "lan0", "name", "lan0.99", "type", "vlan", "id", "99"); err == nil {
-		h.ns.Run("ip", "link", "del", "lan0.99")
+		h.ns.MustRun(t, "ip", "link", "del", "lan0.99")
 		t.Skip("this kernel has 802.1q; TestVLANParent covers it")
 	}
 	err := h.d.CreateNetwork(macvlanReq(netID, map[string]string{OptMode: netmode.Macvlan, macvlan.OptParent: "lan0.10"}, "10.60.0.0/24"))

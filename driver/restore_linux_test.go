@@ -188,12 +188,12 @@ func TestUnusableRecordsAreSkipped(t *testing.T) {
 	if err := h.d.DeleteNetwork("bad-bridge"); err != nil {
 		t.Fatal(err)
 	}
-	h.d.store.View(func(tx *store.Tx) error {
+	must(t, h.d.store.View(func(tx *store.Tx) error {
 		if tx.Has(kindNetwork, "bad-bridge") {
 			t.Error("record of a skipped network kept after its delete")
 		}
 		return nil
-	})
+	}))
 }
 
 // TestDeleteKeepsNetworkWhenStoreFails: a delete the store cannot record
@@ -288,14 +288,14 @@ func TestLostAddressesAreClaimed(t *testing.T) {
 	}
 	endpointLinks(t, h) // the container at 10.1.0.2
 	// The damage: the container's address record is gone.
-	h.d.store.Update(func(tx *store.Tx) error {
+	must(t, h.d.store.Update(func(tx *store.Tx) error {
 		return tx.ForEach("ipam-addresses", func(key string, _ []byte) error {
 			if strings.HasSuffix(key, "|10.1.0.2") {
 				return tx.Delete("ipam-addresses", key)
 			}
 			return nil
 		})
-	})
+	}))
 	h.d.store.Close()
 	svc = startWithIPAM()
 	next, err := svc.RequestAddress(ipam.AddressRequest{PoolID: pool.ID})

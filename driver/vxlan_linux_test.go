@@ -67,7 +67,7 @@ func TestVXLANAcrossHosts(t *testing.T) {
 		t.Error("a plain Linux VXLAN device with the same VNI cannot reach weft's containers")
 	}
 	// Deleting the network removes the device and the bridge.
-	h1.d.DeleteEndpoint(netID, epID)
+	must(t, h1.d.DeleteEndpoint(netID, epID))
 	if err := h1.d.DeleteNetwork(netID); err != nil {
 		t.Fatal(err)
 	}
@@ -168,26 +168,26 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 		t.Fatal(err)
 	}
 	fdb := func() string { return h.ns.MustRun(t, "bridge", "fdb", "show", "dev", vxlan.Name(netID)) }
-	h.d.Discover(peer, false, true)
+	must(t, h.d.Discover(peer, false, true))
 	if !strings.Contains(fdb(), "dst 10.90.0.2") {
 		t.Fatalf("joined node not in the flood list:\n%s", fdb())
 	}
 	// A MAC learnt behind the node, as the kernel records one.
 	h.ns.MustRun(t, "bridge", "fdb", "add", "02:42:0a:5b:00:05", "dev", vxlan.Name(netID), "dst", "10.90.0.2", "self", "dynamic")
-	h.d.Discover(peer, false, false)
+	must(t, h.d.Discover(peer, false, false))
 	if strings.Contains(fdb(), "dst 10.90.0.2") {
 		t.Fatalf("node that left still in the flood list, or MACs learnt behind it kept:\n%s", fdb())
 	}
 	// The peer's dockerd crashes and comes back: its new gossip member
 	// joins before the old one is declared dead.
-	h.d.Discover(peer, false, true)
-	h.d.Discover(peer, false, true)
-	h.d.Discover(peer, false, false)
+	must(t, h.d.Discover(peer, false, true))
+	must(t, h.d.Discover(peer, false, true))
+	must(t, h.d.Discover(peer, false, false))
 	if !strings.Contains(fdb(), "00:00:00:00:00:00 dst 10.90.0.2") {
 		t.Fatalf("the death of a node's old gossip member dropped the node, whose new member lives:\n%s", fdb())
 	}
 	// The same crash seen from the node itself.
-	h.d.Discover(self, true, false)
+	must(t, h.d.Discover(self, true, false))
 	if got, ok := h.d.nodes.Self(); !ok || got != self {
 		t.Fatalf("the death of this node's old gossip member made it forget its own address (%s, %v)", got, ok)
 	}
@@ -197,12 +197,12 @@ func TestSwarmDiscoveryFeedsFloodList(t *testing.T) {
 		t.Fatalf("after a restart the flood list must hold the remembered peer, not this node:\n%s", fdb())
 	}
 	// Joining a swarm anew under another address replaces the old self.
-	h.d.Discover(netip.MustParseAddr("10.90.0.9"), true, true)
+	must(t, h.d.Discover(netip.MustParseAddr("10.90.0.9"), true, true))
 	if got, _ := h.d.nodes.Self(); got != netip.MustParseAddr("10.90.0.9") || h.d.nodes.Len() != 2 {
 		t.Errorf("self is %s with %d nodes known; want 10.90.0.9 and 2 (the old self dropped)", got, h.d.nodes.Len())
 	}
 	// A node known from the store leaves at its first departure.
-	h.d.Discover(peer, false, false)
+	must(t, h.d.Discover(peer, false, false))
 	if strings.Contains(fdb(), "dst 10.90.0.2") {
 		t.Errorf("remembered node still in the flood list after it left:\n%s", fdb())
 	}

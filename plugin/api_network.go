@@ -115,6 +115,11 @@ func (s *Server) networkRoutes() {
 	route("RevokeExternalConnectivity", handle(s, "RevokeExternalConnectivity", func(r *network.RevokeExternalConnectivityRequest) (empty, error) {
 		return empty{}, s.driver.RevokeExternalConnectivity(r.NetworkID, r.EndpointID)
 	}))
+	s.swarmRoutes(route)
+}
+
+// swarmRoutes serves the calls only swarms make.
+func (s *Server) swarmRoutes(route func(method string, h http.HandlerFunc)) {
 	// Swarm node discovery feeds the flood lists of swarm vxlan networks.
 	for m, joined := range map[string]bool{"DiscoverNew": true, "DiscoverDelete": false} {
 		route(m, handle(s, m, func(r *discovery) (empty, error) {

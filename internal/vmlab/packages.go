@@ -21,6 +21,7 @@ import (
 var Packages = []string{
 	"github.com/weftnet/weft/driver",
 	"github.com/weftnet/weft/internal/vmlab",
+	"github.com/weftnet/weft/macvlan", // ipvlan, 802.1q and dummy links
 }
 
 // Missing handles a kernel feature the test needs and the running kernel
