@@ -1,7 +1,10 @@
-// Package driver implements weft's network driver: it turns dockerd's
-// CreateNetwork/CreateEndpoint/Join/... calls into bridges, veth pairs and
-// firewall rules, and keeps every network and endpoint in the durable store
-// so that a restarted plugin carries on where it stopped.
+// Package driver implements weft's network driver: the lifecycle of its
+// networks and endpoints. It takes dockerd's CreateNetwork/CreateEndpoint/
+// Join/... calls (translated by package plugin), keeps every network and
+// endpoint in the durable store so that a restarted plugin carries on where
+// it stopped, derives the firewall's rules from them, and leaves the kernel
+// objects of each network to its mode's package (bridge, macvlan, vxlan)
+// through the network interface (mode.go).
 package driver
 
 import (

@@ -22,6 +22,10 @@ const (
 // mode's state beside it, e.g.
 //
 //	{"id":"…","config":{"mode":"macvlan","mtu":1400,…,"parent":"eth1.10"},"owns_parent":true}
+//
+// weft up to a8e0de5 also wrote bridge mode's options ("bridge", "icc",
+// "masquerade") into macvlan and ipvlan networks' config, where they mean
+// nothing: they are read past, and no longer written there.
 type Network struct {
 	netmode.Network // ID and the configuration every mode shares
 	mode            network
