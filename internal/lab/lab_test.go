@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,6 +108,21 @@ func TestStaleCleanup(t *testing.T) {
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
+	}
+	// A crashed run's processes are inside their host; this one starts as
+	// nsenter in the machine's namespaces and joins the host's a moment
+	// later, so wait until it has.
+	want, err := fileInode(x.NetNS)
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); nsLinkInode(fmt.Sprintf("/proc/%d/ns/net", p.Pid())) != want; {
+		if time.Now().After(deadline) {
+			l.Close()
+			t.Fatalf("process %d did not enter host %s", p.Pid(), x.Name)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	l.abandon()
 

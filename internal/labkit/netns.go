@@ -11,12 +11,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/weftnet/weft/internal/nsthread"
 )
 
 // NetnsDir is where named network namespaces are bind-mounted, as for
@@ -75,24 +76,14 @@ func AddNetns(name string) (netns.NsHandle, error) {
 		return netns.None(), fmt.Errorf("create namespace %s: %w", name, err)
 	}
 	f.Close()
-	done := make(chan error)
-	// The namespace is made on a goroutine that locks its thread and never
-	// unlocks it: Go then retires that thread, so no other goroutine ever
-	// runs in the new namespace by accident.
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("unshare: %w", err)
-			return
-		}
+	err = nsthread.Do(func() error { return unix.Unshare(unix.CLONE_NEWNET) }, func() error {
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			done <- fmt.Errorf("bind-mount %s: %w", path, err)
-			return
+			return fmt.Errorf("bind-mount %s: %w", path, err)
 		}
-		done <- nil
-	}()
-	if err := <-done; err != nil {
+		return nil
+	})
+	if err != nil {
 		os.Remove(path)
 		return netns.None(), fmt.Errorf("create namespace %s: %w", name, err)
 	}

@@ -286,3 +286,50 @@ func nsInode(t *testing.T, path string) uint64 {
 	}
 	return st.Ino
 }
+
+// TestAddNetnsLeavesNoThreadInside makes namespaces and checks that none of
+// this process's threads stays in one: a thread parked in a lab namespace
+// (the main thread, which Go never retires) made /proc/self/ns/net name
+// that namespace, and the lab's cleanup then spared its processes.
+func TestAddNetnsLeavesNoThreadInside(t *testing.T) {
+	requireRoot(t)
+	for range 30 {
+		name, err := OwnedName(testPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := AddNetns(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made := threadNetns(t, h)
+		h.Close()
+		if err := DeleteNetns(name); err != nil {
+			t.Fatal(err)
+		}
+		if len(made) > 0 {
+			t.Fatalf("threads %v of this process stayed in namespace %s", made, name)
+		}
+	}
+}
+
+// threadNetns returns the ids of this process's threads in namespace h.
+func threadNetns(t *testing.T, h netns.NsHandle) []string {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("net:[%d]", st.Ino)
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []string
+	for _, task := range tasks {
+		if link, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net"); err == nil && link == want {
+			in = append(in, task.Name())
+		}
+	}
+	return in
+}

@@ -2,13 +2,14 @@ package testlab
 
 import (
 	"encoding/binary"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/weftnet/weft/internal/nsthread"
 )
 
 // Packet is an IPv4 packet seen on a link: its protocol and, for UDP, its
@@ -49,32 +50,25 @@ func StartCapture(t testing.TB, ns *NS, ifname string) *Capture {
 // socketIn opens an AF_PACKET socket bound to the link with this index in
 // namespace ns. The socket keeps its namespace after the thread leaves it.
 func socketIn(ns netns.NsHandle, index int) (int, error) {
-	type result struct {
-		fd  int
-		err error
-	}
-	ch := make(chan result)
-	go func() {
-		// The thread is never unlocked, so Go retires it rather than let
-		// another goroutine run in the namespace.
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			ch <- result{-1, err}
-			return
-		}
+	fd := -1
+	err := nsthread.In(ns, func() error {
 		proto := int(htons(unix.ETH_P_ALL))
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto)
-		if err == nil {
-			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: index})
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto); err != nil {
+			return err
 		}
+		err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: index})
 		if err == nil {
 			tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
 			err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 		}
-		ch <- result{fd, err}
-	}()
-	r := <-ch
-	return r.fd, r.err
+		if err != nil {
+			unix.Close(fd)
+			fd = -1
+		}
+		return err
+	})
+	return fd, err
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
