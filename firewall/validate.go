@@ -30,41 +30,10 @@ func (r Ruleset) normalize() (Ruleset, error) {
 	var out Ruleset
 	nets := map[string]Network{}
 	for _, n := range r.Networks {
-		if err := checkBridge(n.Bridge); err != nil {
+		n, err := normalizeNetwork(n, nets)
+		if err != nil {
 			return Ruleset{}, err
 		}
-		if _, dup := nets[n.Bridge]; dup {
-			return Ruleset{}, errorf(ErrInvalid, "bridge %s is listed as two networks", n.Bridge)
-		}
-		if len(n.Subnets) == 0 {
-			return Ruleset{}, errorf(ErrInvalid, "network on bridge %s has no subnet", n.Bridge)
-		}
-		var subnets []netip.Prefix
-		for _, s := range n.Subnets {
-			if !s.IsValid() || s.Addr().Is4In6() || s.Addr().Zone() != "" {
-				return Ruleset{}, errorf(ErrInvalid, "network on bridge %s has an invalid subnet %q", n.Bridge, s)
-			}
-			s = s.Masked()
-			if !slices.Contains(subnets, s) {
-				subnets = append(subnets, s)
-			}
-		}
-		slices.SortFunc(subnets, func(a, b netip.Prefix) int {
-			return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
-		})
-		n.Subnets = subnets
-		var gateways []netip.Addr
-		for _, g := range n.Gateways {
-			g = g.Unmap()
-			if !inSubnets(subnets, g) {
-				return Ruleset{}, errorf(ErrInvalid, "network on bridge %s has gateway %s outside its subnets", n.Bridge, g)
-			}
-			if !slices.Contains(gateways, g) {
-				gateways = append(gateways, g)
-			}
-		}
-		slices.SortFunc(gateways, netip.Addr.Compare)
-		n.Gateways = gateways
 		out.Networks = append(out.Networks, n)
 		nets[n.Bridge] = n
 	}
@@ -81,18 +50,9 @@ func (r Ruleset) normalize() (Ruleset, error) {
 	}
 	slices.SortFunc(out.Ports, comparePorts)
 	for _, k := range r.Kept {
-		if err := checkBridge(k.Bridge); err != nil {
+		k, err := normalizeKept(k, nets)
+		if err != nil {
 			return Ruleset{}, err
-		}
-		if _, dup := nets[k.Bridge]; dup {
-			return Ruleset{}, errorf(ErrInvalid, "bridge %s is listed as a network and as kept", k.Bridge)
-		}
-		k.Subnets = slices.Clone(k.Subnets)
-		for i, s := range k.Subnets {
-			if !s.IsValid() {
-				return Ruleset{}, errorf(ErrInvalid, "kept bridge %s has an invalid subnet", k.Bridge)
-			}
-			k.Subnets[i] = s.Masked()
 		}
 		out.Kept = append(out.Kept, k)
 	}
@@ -108,15 +68,84 @@ func (r Ruleset) normalize() (Ruleset, error) {
 	slices.SortFunc(out.Encrypted, func(a, b EncryptedVXLAN) int {
 		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.VNI, b.VNI))
 	})
-	for i, a := range out.Ports {
-		for _, b := range out.Ports[i+1:] {
+	if err := checkPortClashes(out.Ports); err != nil {
+		return Ruleset{}, err
+	}
+	return out, nil
+}
+
+// normalizeNetwork checks one network against those already seen (nets)
+// and returns it with its subnets masked, sorted and deduplicated, and its
+// gateways unmapped, sorted and deduplicated.
+func normalizeNetwork(n Network, nets map[string]Network) (Network, error) {
+	if err := checkBridge(n.Bridge); err != nil {
+		return Network{}, err
+	}
+	if _, dup := nets[n.Bridge]; dup {
+		return Network{}, errorf(ErrInvalid, "bridge %s is listed as two networks", n.Bridge)
+	}
+	if len(n.Subnets) == 0 {
+		return Network{}, errorf(ErrInvalid, "network on bridge %s has no subnet", n.Bridge)
+	}
+	var subnets []netip.Prefix
+	for _, s := range n.Subnets {
+		if !s.IsValid() || s.Addr().Is4In6() || s.Addr().Zone() != "" {
+			return Network{}, errorf(ErrInvalid, "network on bridge %s has an invalid subnet %q", n.Bridge, s)
+		}
+		s = s.Masked()
+		if !slices.Contains(subnets, s) {
+			subnets = append(subnets, s)
+		}
+	}
+	slices.SortFunc(subnets, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
+	n.Subnets = subnets
+	var gateways []netip.Addr
+	for _, g := range n.Gateways {
+		g = g.Unmap()
+		if !inSubnets(subnets, g) {
+			return Network{}, errorf(ErrInvalid, "network on bridge %s has gateway %s outside its subnets", n.Bridge, g)
+		}
+		if !slices.Contains(gateways, g) {
+			gateways = append(gateways, g)
+		}
+	}
+	slices.SortFunc(gateways, netip.Addr.Compare)
+	n.Gateways = gateways
+	return n, nil
+}
+
+// normalizeKept checks a kept bridge, which must not also be a network, and
+// masks its subnets.
+func normalizeKept(k KeptNetwork, nets map[string]Network) (KeptNetwork, error) {
+	if err := checkBridge(k.Bridge); err != nil {
+		return KeptNetwork{}, err
+	}
+	if _, dup := nets[k.Bridge]; dup {
+		return KeptNetwork{}, errorf(ErrInvalid, "bridge %s is listed as a network and as kept", k.Bridge)
+	}
+	k.Subnets = slices.Clone(k.Subnets)
+	for i, s := range k.Subnets {
+		if !s.IsValid() {
+			return KeptNetwork{}, errorf(ErrInvalid, "kept bridge %s has an invalid subnet", k.Bridge)
+		}
+		k.Subnets[i] = s.Masked()
+	}
+	return k, nil
+}
+
+// checkPortClashes refuses two publications of one host port.
+func checkPortClashes(ports []PortMapping) error {
+	for i, a := range ports {
+		for _, b := range ports[i+1:] {
 			if clash(a, b) {
-				return Ruleset{}, errorf(ErrConflict, "host port %s is published twice: to %s and to %s",
+				return errorf(ErrConflict, "host port %s is published twice: to %s and to %s",
 					hostSide(a), netip.AddrPortFrom(a.ContainerIP, a.ContainerPort), netip.AddrPortFrom(b.ContainerIP, b.ContainerPort))
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // checkBridge accepts the interface names weft could have given its bridges.

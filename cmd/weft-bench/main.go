@@ -108,25 +108,12 @@ func main() {
 // run sets up the lab, runs every benchmark, prints the report and tears
 // the lab down, also on SIGINT or SIGTERM.
 func run(p params, quick bool, only, pluginDir, labDir string, logf func(string, ...any)) (retErr error) {
-	pluginDir, err := filepath.Abs(pluginDir)
+	pluginDir, err := checkPluginDir(pluginDir)
 	if err != nil {
 		return err
 	}
-	for _, f := range []string{"config.json", "rootfs/weft"} {
-		if _, err := os.Stat(filepath.Join(pluginDir, f)); err != nil {
-			return fmt.Errorf("%v: build the plugin first (make plugin)", err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := cancelOnSignal(logf)
 	defer cancel()
-	sigs := make(chan os.Signal, 1)
-	// Never unregistered: a second Ctrl-C must not kill us mid-cleanup.
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		logf("%v: stopping; the lab is being cleaned up", s)
-		cancel()
-	}()
 
 	tmp, err := os.MkdirTemp("", "weft-bench-")
 	if err != nil {
@@ -161,23 +148,72 @@ func run(p params, quick bool, only, pluginDir, labDir string, logf func(string,
 	}
 	b.weftBin = filepath.Join(b.pluginDir, "rootfs", "weft")
 
+	failed := b.runPhases(ctx, phases)
+	rep := b.report(ctx, quick, phases)
+	rep.write(os.Stdout)
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("failed: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// checkPluginDir returns the plugin directory's absolute path, once it has
+// what `make plugin` builds.
+func checkPluginDir(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range []string{"config.json", "rootfs/weft"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return "", fmt.Errorf("%v: build the plugin first (make plugin)", err)
+		}
+	}
+	return dir, nil
+}
+
+// cancelOnSignal returns a context that Ctrl-C or SIGTERM cancels, so the
+// lab is still cleaned up.
+func cancelOnSignal(logf func(string, ...any)) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	// Never unregistered: a second Ctrl-C must not kill us mid-cleanup.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		logf("%v: stopping; the lab is being cleaned up", s)
+		cancel()
+	}()
+	return ctx, cancel
+}
+
+// runPhases runs the phases in their run order and returns the titles of
+// those that failed.
+func (b *bench) runPhases(ctx context.Context, phases []*phase) []string {
 	var failed []string
 	for _, ph := range runOrder(phases) {
 		if ctx.Err() != nil {
 			ph.err = ctx.Err()
 			continue
 		}
-		logf("== %s", ph.title)
+		b.logf("== %s", ph.title)
 		t0 := time.Now()
 		ph.sec, ph.err = ph.run(ctx)
 		if ph.err != nil {
-			logf("%s failed: %v", ph.title, ph.err)
+			b.logf("%s failed: %v", ph.title, ph.err)
 			failed = append(failed, ph.title)
 		} else {
-			logf("%s done in %s", ph.title, time.Since(t0).Round(time.Second))
+			b.logf("%s done in %s", ph.title, time.Since(t0).Round(time.Second))
 		}
 	}
+	return failed
+}
 
+// report gathers the phases' rows and notes, in the table's order.
+func (b *bench) report(ctx context.Context, quick bool, phases []*phase) report {
 	rep := report{header: b.header(ctx, quick)}
 	for _, ph := range phases {
 		if ph.err != nil {
@@ -187,14 +223,7 @@ func run(p params, quick bool, only, pluginDir, labDir string, logf func(string,
 		rep.rows = append(rep.rows, ph.sec.rows...)
 		rep.notes = append(rep.notes, ph.sec.notes...)
 	}
-	rep.write(os.Stdout)
-	if ctx.Err() != nil {
-		return errors.New("interrupted")
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("failed: %s", strings.Join(failed, ", "))
-	}
-	return nil
+	return rep
 }
 
 // firstLine returns s up to its first newline (errors may carry log tails).
