@@ -56,7 +56,7 @@ func (b *bench) macvlan(ctx context.Context) (sec section, retErr error) {
 	if err := createNetworks(ctx, d, macvlanSides); err != nil {
 		return section{}, err
 	}
-	ms, err := b.startTimes(ctx, d, macvlanSides)
+	ms, err := b.startTimes(ctx, d, macvlanSides[:])
 	if err != nil {
 		return section{}, err
 	}
@@ -67,7 +67,7 @@ func (b *bench) macvlan(ctx context.Context) (sec section, retErr error) {
 	notes := []string{fmt.Sprintf("macvlan: weft (-o mode=macvlan) against Docker's built-in macvlan driver, both in macvlan bridge mode "+
 		"on one parent, %s (a veth of the Docker host plugged into the lab switch); TCP between two containers of the same network.", lanLink)}
 	notes = append(notes, b.tcpNotes("macvlan TCP", r)...)
-	notes = append(notes, b.startNote("macvlan container start", ms))
+	notes = append(notes, b.startNote("macvlan container start", [2][]float64{ms[0], ms[1]}))
 	return section{
 		rows: []row{
 			pairedRow("macvlan: TCP throughput, container to container", r.gbps[0], r.gbps[1], fmtGbps, throughputGoal),
