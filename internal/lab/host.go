@@ -34,7 +34,13 @@ type Host struct {
 	anchor    *exec.Cmd
 	anchorEnd chan struct{}
 	mnt       uint64
-	procs     map[*Proc]bool
+	// mntHold keeps the anchor's mount namespace open, so that its inode
+	// number (mnt) cannot pass to a new namespace of some other process
+	// after the anchor dies: the kernel reuses the numbers of freed
+	// namespaces, and a selector holding a stale one would kill whatever
+	// got it (an `ip netns exec` of an unrelated test did).
+	mntHold *os.File
+	procs   map[*Proc]bool
 	// moreDone lists further channels closed when processes the lab
 	// started for this host (dockerd) have been reaped. Called without
 	// h.mu held.
@@ -151,13 +157,19 @@ func (h *Host) startAnchor() error {
 		<-end
 		return fmt.Errorf("lab: host %s: anchor setup failed: %s", h.Name, strings.TrimSpace(string(out)))
 	}
-	mnt := nsLinkInode("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/mnt")
-	if mnt == 0 || mnt == nsLinkInode("/proc/self/ns/mnt") {
+	hold, err := os.Open("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/mnt")
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("lab: host %s: anchor's mount namespace: %w", h.Name, err)
+	}
+	mnt, err := fdInode(hold)
+	if err != nil || mnt == nsLinkInode("/proc/self/ns/mnt") {
+		hold.Close()
 		_ = cmd.Process.Kill()
 		return fmt.Errorf("lab: host %s: anchor has no private mount namespace", h.Name)
 	}
 	h.mu.Lock()
-	h.anchor, h.anchorEnd, h.mnt = cmd, end, mnt
+	h.anchor, h.anchorEnd, h.mnt, h.mntHold = cmd, end, mnt, hold
 	h.mu.Unlock()
 	return nil
 }
@@ -234,7 +246,10 @@ func (h *Host) destroy() error {
 		}
 	}
 	h.mu.Lock()
-	h.anchor, h.anchorEnd, h.mnt = nil, nil, 0
+	if h.mntHold != nil {
+		h.mntHold.Close()
+	}
+	h.anchor, h.anchorEnd, h.mnt, h.mntHold = nil, nil, 0, nil
 	h.procs = map[*Proc]bool{}
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

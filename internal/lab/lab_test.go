@@ -566,3 +566,61 @@ func buildDummyPlugin(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestDeadAnchorSparesOthers kills a host's anchor, as a crash would, then
+// starts processes with mount namespaces of their own (as `ip netns exec`
+// does): none may be taken for the host's. The kernel reuses the numbers of
+// freed namespaces, and a selector that kept a dead anchor's number killed
+// an unrelated test's iptables-save.
+func TestDeadAnchorSparesOthers(t *testing.T) {
+	requireLab(t, false)
+	l, err := New(Config{Dir: filepath.Join(t.TempDir(), "lab"), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	x, err := l.AddHost("crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := x.anchorPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := x.mntNS()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range x.childDone() {
+		<-c
+	}
+	var others []*exec.Cmd
+	defer func() {
+		for _, c := range others {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}()
+	for range 20 {
+		c := exec.Command("unshare", "--mount", "--", "sleep", "60")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, c)
+	}
+	for _, c := range others {
+		for nsLinkInode(fmt.Sprintf("/proc/%d/ns/mnt", c.Process.Pid)) == nsLinkInode("/proc/self/ns/mnt") {
+			time.Sleep(5 * time.Millisecond) // unshare has not run yet
+		}
+		if got := nsLinkInode(fmt.Sprintf("/proc/%d/ns/mnt", c.Process.Pid)); got == old {
+			t.Errorf("process %d got the dead anchor's mount namespace number %d", c.Process.Pid, old)
+		}
+	}
+	for _, p := range x.selector().find() {
+		for _, c := range others {
+			if p.pid == c.Process.Pid {
+				t.Errorf("the host's selector takes unrelated process %d for the host's", p.pid)
+			}
+		}
+	}
+}

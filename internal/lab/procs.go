@@ -90,6 +90,15 @@ func nsLinkInode(link string) uint64 {
 	return n
 }
 
+// fdInode returns the inode of an open namespace file.
+func fdInode(f *os.File) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
 // fileInode returns the inode of a namespace file such as /run/netns/NAME.
 func fileInode(path string) (uint64, error) {
 	var st syscall.Stat_t
