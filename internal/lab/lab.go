@@ -87,8 +87,18 @@ type Config struct {
 	// (e.g. "--insecure-registry=198.18.0.100:5000", "--experimental").
 	DockerdArgs []string
 	// Dockerd is the dockerd binary. Default: $WEFT_LAB_DOCKERD, else
-	// /usr/sbin/dockerd, else dockerd from PATH.
+	// /usr/sbin/dockerd, else dockerd from PATH. Its directory comes first
+	// in dockerd's PATH, so an engine built into a directory of its own
+	// (make engines: dockerd, docker-proxy, runc) runs with its own helpers.
 	Dockerd string
+	// FirewallBackend is dockerd's --firewall-backend (Docker 28 and
+	// later): "iptables" or "nftables". Empty leaves the flag out: the
+	// engine's default, iptables (Docker 20.10 has no such flag). Default
+	// $WEFT_LAB_FIREWALL_BACKEND. With nftables every Docker host turns on
+	// IPv4 and IPv6 forwarding before each dockerd start, as an admin must
+	// (that backend refuses to start with forwarding off), and `nft` must
+	// be installed.
+	FirewallBackend string
 	// Docker is the docker CLI. Default: $WEFT_LAB_DOCKER, else
 	// /usr/bin/docker (which matches Debian's 20.10 engine), else docker
 	// from PATH.
@@ -172,12 +182,30 @@ func New(cfg Config) (*Lab, error) {
 	if cfg.Busybox == "" {
 		cfg.Busybox = "/bin/busybox"
 	}
+	if cfg.FirewallBackend == "" {
+		cfg.FirewallBackend = os.Getenv("WEFT_LAB_FIREWALL_BACKEND")
+	}
+	switch cfg.FirewallBackend {
+	case "", "iptables":
+	case "nftables":
+		if _, err := exec.LookPath("nft"); err != nil {
+			return nil, errors.New("lab: firewall backend nftables needs nft (apt-get install nftables)")
+		}
+	default:
+		return nil, fmt.Errorf("lab: firewall backend %q (Config.FirewallBackend or $WEFT_LAB_FIREWALL_BACKEND): use iptables or nftables, or leave it empty for the engine's default", cfg.FirewallBackend)
+	}
+	// dockerd starts in the host's "/", where a relative path means
+	// something else.
+	dockerd, err := filepath.Abs(findBinary(cfg.Dockerd, "WEFT_LAB_DOCKERD", "/usr/sbin/dockerd", "dockerd"))
+	if err != nil {
+		return nil, err
+	}
 	l := &Lab{
 		cfg:         cfg,
 		dir:         dir,
 		logf:        cfg.Logf,
 		docker:      findBinary(cfg.Docker, "WEFT_LAB_DOCKER", "/usr/bin/docker", "docker"),
-		dockerd:     findBinary(cfg.Dockerd, "WEFT_LAB_DOCKERD", "/usr/sbin/dockerd", "dockerd"),
+		dockerd:     dockerd,
 		hosts:       map[string]*Host{},
 		dockerHosts: map[string]*DockerHost{},
 	}
@@ -213,6 +241,18 @@ func findBinary(explicit, env, preferred, name string) string {
 		return p
 	}
 	return preferred
+}
+
+// checkExecutable says why p cannot be run, or nil.
+func checkExecutable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", p)
+	}
+	return nil
 }
 
 // acquireLock takes the machine-wide lab lock and returns the lab directory
@@ -410,6 +450,16 @@ func (l *Lab) waitChildren() {
 
 // Dir returns the lab working directory.
 func (l *Lab) Dir() string { return l.dir }
+
+// Dockerd returns the absolute path of the dockerd binary the lab runs.
+func (l *Lab) Dockerd() string { return l.dockerd }
+
+// DockerCLI returns the docker CLI the lab runs.
+func (l *Lab) DockerCLI() string { return l.docker }
+
+// FirewallBackend returns the --firewall-backend given to dockerd, "" if
+// none (the engine's default).
+func (l *Lab) FirewallBackend() string { return l.cfg.FirewallBackend }
 
 // Subnet returns the underlay subnet.
 func (l *Lab) Subnet() netip.Prefix { return l.cfg.Subnet }
