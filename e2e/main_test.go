@@ -29,6 +29,7 @@ var (
 	host    *lab.DockerHost // the Docker host under test, "h1"
 	ext     *lab.Host       // a machine outside the Docker host, on the lab LAN
 	skipWhy string          // why the suite cannot run here, if it cannot
+	engine  lab.Engine      // what h1's dockerd says it is
 	udpEcho string          // path of the testdata/udpecho binary
 )
 
@@ -68,11 +69,48 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if engine, err = checkEngine(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	if err := host.InstallPlugin(ctx, pluginDir(), Plugin); err != nil {
 		fmt.Fprintln(os.Stderr, "install plugin:", err, "\n", host.Logs())
 		return 1
 	}
 	return m.Run()
+}
+
+// checkEngine prints which engine and firewall backend the suite runs on,
+// and fails unless they are the ones asked for: WEFT_E2E_ENGINE (a version
+// such as 29.8 or 20.10, which the engine's must start with) and
+// WEFT_LAB_FIREWALL_BACKEND, if set. make test runs the suite once per
+// engine and backend; this keeps a run from passing on another engine than
+// the one its results are reported for.
+func checkEngine(ctx context.Context) (lab.Engine, error) {
+	e, err := host.Engine(ctx)
+	if err != nil {
+		return e, err
+	}
+	client, _ := host.Docker(ctx, "version", "-f", "{{.Client.Version}}")
+	fmt.Printf("e2e: on Docker %s (API %s, %s) with the %s firewall backend; docker CLI %s (%s)\n",
+		e.Version, e.APIVersion, theLab.Dockerd(), e.FirewallBackend, client, theLab.DockerCLI())
+	if want := os.Getenv("WEFT_E2E_ENGINE"); want != "" && !strings.HasPrefix(e.Version, want+".") {
+		return e, fmt.Errorf("WEFT_E2E_ENGINE=%s but %s is Docker %s", want, theLab.Dockerd(), e.Version)
+	}
+	if want := theLab.FirewallBackend(); want != "" && e.FirewallBackend != want {
+		return e, fmt.Errorf("dockerd was asked for the %s firewall backend but uses %s", want, e.FirewallBackend)
+	}
+	return e, nil
+}
+
+// engineAtLeast reports whether the engine under test is Docker major.minor
+// or later.
+func engineAtLeast(major, minor int) bool {
+	var maj, min int
+	if _, err := fmt.Sscanf(engine.Version, "%d.%d", &maj, &min); err != nil {
+		return false
+	}
+	return maj > major || maj == major && min >= minor
 }
 
 // buildUDPEcho builds the static UDP peer busybox lacks.
