@@ -58,17 +58,14 @@ uninstall:
 engines:
 	GO=$(GO) scripts/engines.sh $(ENGINE29_DIR) $(DOCKER29_VERSION) $(MOBY_MODULE_VERSION) $(RUNC_VERSION)
 
-## test: every test, as root: unit, kernel (namespaces, the VM), then the
-## end-to-end suite on Docker 20.10 and 29.8, and its bridge scenarios on
-## 29.8's nftables backend; every step runs even if one before it failed
+## test: every test, as root: the packages' (unit, kernel, the VM) and, at
+## the same time, the lab's own and the end-to-end suite on Docker 20.10 and
+## 29.8 and its bridge scenarios on 29.8's nftables backend, one after the
+## other (scripts/test.sh); every step runs even if one before it failed,
+## and the last lines give each step's verdict and time
 test: plugin engines
 	$(GO) vet ./...
-	@status=0; \
-	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/e2e$$') || status=1; \
-	scripts/e2e.sh 20.10 iptables || status=1; \
-	scripts/e2e.sh 29.8 iptables || status=1; \
-	scripts/e2e.sh 29.8 nftables -run '$(E2E_BRIDGE_TESTS)' || status=1; \
-	exit $$status
+	GO=$(GO) scripts/test.sh '$(E2E_BRIDGE_TESTS)'
 
 ## e2e: the end-to-end suite alone on one engine and backend, e.g.
 ## make e2e ENGINE=29.8 BACKEND=nftables RUN=TestBridge
