@@ -5,11 +5,12 @@
 # 29.8's nftables backend. Every step runs even if one before it failed;
 # the last lines say how each went and how long it took.
 #
-# Why at the same time: the VM (internal/vmlab) is the long pole, and the
-# e2e lab spends much of its time waiting (dockerd starts, probes that must
-# go unanswered), so the two share the machine well. The lab tests and the
-# three e2e runs each need the machine's one lab (lab.New's lock), so they
-# run one after the other.
+# Why at the same time: the packages take minutes of both cores (the VM,
+# internal/vmlab, most), while the e2e lab spends much of its time waiting
+# (dockerd starts, probes that must go unanswered), so the e2e runs finish
+# later but everything sooner. The lab tests and the three e2e runs each
+# need the machine's one lab (lab.New's lock), so they run one after the
+# other, and they are the long pole.
 # Usage: scripts/test.sh BRIDGE_TESTS   (a go test -run pattern for nftables)
 set -uo pipefail
 cd "$(dirname "$0")/.."
