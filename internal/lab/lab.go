@@ -185,14 +185,8 @@ func New(cfg Config) (*Lab, error) {
 	if cfg.FirewallBackend == "" {
 		cfg.FirewallBackend = os.Getenv("WEFT_LAB_FIREWALL_BACKEND")
 	}
-	switch cfg.FirewallBackend {
-	case "", "iptables":
-	case "nftables":
-		if _, err := exec.LookPath("nft"); err != nil {
-			return nil, errors.New("lab: firewall backend nftables needs nft (apt-get install nftables)")
-		}
-	default:
-		return nil, fmt.Errorf("lab: firewall backend %q (Config.FirewallBackend or $WEFT_LAB_FIREWALL_BACKEND): use iptables or nftables, or leave it empty for the engine's default", cfg.FirewallBackend)
+	if err := checkFirewallBackend(cfg.FirewallBackend); err != nil {
+		return nil, err
 	}
 	// dockerd starts in the host's "/", where a relative path means
 	// something else.
@@ -225,34 +219,6 @@ func New(cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	return l, nil
-}
-
-func findBinary(explicit, env, preferred, name string) string {
-	if explicit != "" {
-		return explicit
-	}
-	if v := os.Getenv(env); v != "" {
-		return v
-	}
-	if _, err := os.Stat(preferred); err == nil {
-		return preferred
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	return preferred
-}
-
-// checkExecutable says why p cannot be run, or nil.
-func checkExecutable(p string) error {
-	st, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", p)
-	}
-	return nil
 }
 
 // acquireLock takes the machine-wide lab lock and returns the lab directory
@@ -450,16 +416,6 @@ func (l *Lab) waitChildren() {
 
 // Dir returns the lab working directory.
 func (l *Lab) Dir() string { return l.dir }
-
-// Dockerd returns the absolute path of the dockerd binary the lab runs.
-func (l *Lab) Dockerd() string { return l.dockerd }
-
-// DockerCLI returns the docker CLI the lab runs.
-func (l *Lab) DockerCLI() string { return l.docker }
-
-// FirewallBackend returns the --firewall-backend given to dockerd, "" if
-// none (the engine's default).
-func (l *Lab) FirewallBackend() string { return l.cfg.FirewallBackend }
 
 // Subnet returns the underlay subnet.
 func (l *Lab) Subnet() netip.Prefix { return l.cfg.Subnet }
