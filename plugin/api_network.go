@@ -95,7 +95,7 @@ func (s *Server) networkRoutes() {
 		info, err := s.driver.EndpointInfo(r.NetworkID, r.EndpointID)
 		return operInfoReply{Value: endpointInfo(info)}, err
 	}))
-	route("Join", handle(s, "Join", func(r *network.JoinRequest) (*network.JoinResponse, error) {
+	route("Join", handle(s, "Join", func(r *network.JoinRequest) (*joinReply, error) {
 		reply, err := s.driver.Join(r.NetworkID, r.EndpointID, r.SandboxKey)
 		if err != nil {
 			return nil, err

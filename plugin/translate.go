@@ -18,6 +18,7 @@ const (
 	keyInternal     = "com.docker.network.internal"
 	keyPortMap      = "com.docker.network.portmap"
 	keyExposedPorts = "com.docker.network.endpoint.exposedports"
+	keyIfName       = driver.OptIfName
 )
 
 // routeConnected is libnetwork's RouteType for a route with no next hop.
@@ -129,6 +130,13 @@ func endpointRequest(r *network.CreateEndpointRequest) (*driver.EndpointRequest,
 			return nil, errdefs.Errorf(errdefs.Invalid, "unreadable %s: %v", keyExposedPorts, err)
 		}
 	}
+	if raw, ok := r.Options[keyIfName]; ok && raw != nil {
+		s, ok := raw.(string)
+		if !ok {
+			return nil, errdefs.Errorf(errdefs.Invalid, "invalid value for endpoint option %s: want an interface name, got %v", keyIfName, raw)
+		}
+		req.IfName = s
+	}
 	return req, nil
 }
 
@@ -166,13 +174,32 @@ func endpointInfo(info driver.EndpointInfo) map[string]any {
 	return out
 }
 
+// joinReply is Join's answer: go-plugins-helpers' JoinResponse, whose
+// InterfaceName lacks DstName (read by dockerd since 29).
+type joinReply struct {
+	network.JoinResponse
+	InterfaceName interfaceName // shadows JoinResponse's in JSON
+}
+
+// interfaceName names the link dockerd moves into the container: SrcName,
+// renamed to DstName, or to DstPrefix and an index when DstName is empty
+// (and by dockerd before 29, which ignores DstName).
+type interfaceName struct {
+	SrcName   string
+	DstPrefix string
+	DstName   string `json:",omitempty"`
+}
+
 // joinResponse answers Join.
-func joinResponse(reply *driver.JoinReply) *network.JoinResponse {
-	resp := &network.JoinResponse{
-		InterfaceName: network.InterfaceName{SrcName: reply.Link, DstPrefix: reply.IfacePrefix},
-		// weft gives every non-internal endpoint a way out of its own; this
-		// also keeps dockerd from adding a docker_gwbridge interface.
-		DisableGatewayService: true,
+func joinResponse(reply *driver.JoinReply) *joinReply {
+	resp := &joinReply{
+		JoinResponse: network.JoinResponse{
+			// weft gives every non-internal endpoint a way out of its own;
+			// this also keeps dockerd from adding a docker_gwbridge
+			// interface.
+			DisableGatewayService: true,
+		},
+		InterfaceName: interfaceName{SrcName: reply.Link, DstPrefix: reply.IfacePrefix, DstName: reply.IfName},
 	}
 	if reply.Gateway.IsValid() {
 		resp.Gateway = reply.Gateway.String()
