@@ -47,7 +47,6 @@ type EndpointRequest struct {
 // name=N,driver-opt=...) naming the container's interface.
 const OptIfName = "com.docker.network.endpoint.ifname"
 
-
 // EndpointReply is CreateEndpoint's answer.
 type EndpointReply struct {
 	// MAC is the address weft chose for the container, "" when dockerd
