@@ -106,6 +106,16 @@ func TestGatewayModeRouted(t *testing.T) {
 			if out, err := sh(t, net+"-web", whoami); err != nil || !strings.Contains(out, "::ffff:"+ip+"]") {
 				t.Errorf("routed: the outside host saw %q (err %v); want the container's own address %s", out, err, ip)
 			}
+			if d.name != "weft" {
+				return
+			}
+			// The mode is in the network's record: a restarted weft
+			// rebuilds the same rules.
+			if _, _, err := host.KillPlugin(ctx(t), Plugin); err != nil {
+				t.Fatal(err)
+			}
+			wantHTTP(t, ext, ip, 80, "served")
+			wantHTTP(t, ext, ip, 81, "timeout")
 		})
 	}
 }
@@ -223,6 +233,10 @@ func TestInhibitIPv4(t *testing.T) {
 			if _, err := host.Run(ctx(t), "ip", "addr", "add", gw+"/24", "dev", br); err != nil {
 				t.Fatal(err)
 			}
+			// The host's ARP request teaches the container the gateway's
+			// MAC: its own resolution, begun by the ping above, may still
+			// be running out its probes and drop the next packet.
+			hostReaches(t, host.Host, containerIP(t, host, net+"-a"))
 			reaches(t, net+"-a", gw)
 		})
 	}
