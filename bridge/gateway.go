@@ -25,6 +25,15 @@ import (
 //   - host_ipv4/host_ipv6: the source address outbound traffic gets (SNAT)
 //     instead of masquerading's choice.
 
+// SkipGateways says which families need no gateway address, as Docker's
+// bridge answers a GwAllocCheck: an isolated family has none, nor has the
+// IPv4 of an internal network whose bridge gets no IPv4 address.
+func (n *Network) SkipGateways() (v4, v6 bool) {
+	o := n.Options
+	return o.GatewayModeIPv4 == firewall.GatewayIsolated || (o.InhibitIPv4 && n.Config.Internal),
+		o.GatewayModeIPv6 == firewall.GatewayIsolated
+}
+
 // onBridge says whether the bridge carries gateway address gw.
 func (n *Network) onBridge(gw netip.Addr) bool {
 	if gw.Is4() {

@@ -136,3 +136,29 @@ func TestEndpointIfName(t *testing.T) {
 		t.Errorf("ifname after the record: %q (%v) from %s", back.IfName, err, raw)
 	}
 }
+
+// TestSkipGateways: GwAllocCheck's answer, as Docker's bridge gives it.
+func TestSkipGateways(t *testing.T) {
+	d := &Driver{}
+	for _, tc := range []struct {
+		opts     map[string]string
+		internal bool
+		v4, v6   bool
+	}{
+		{nil, false, false, false},
+		{map[string]string{bridge.OptGatewayModeIPv4: "isolated"}, true, true, false},
+		{map[string]string{bridge.OptGatewayModeIPv6: "isolated"}, true, false, true},
+		{map[string]string{bridge.OptGatewayModeIPv4: "routed"}, false, false, false},
+		{map[string]string{bridge.OptInhibitIPv4: "true"}, true, true, false},
+		{map[string]string{bridge.OptInhibitIPv4: "true"}, false, false, false},
+		{map[string]string{OptMode: "vxlan", bridge.OptGatewayModeIPv4: "isolated"}, true, true, false},
+		{map[string]string{OptMode: "macvlan"}, true, false, false},
+		// CreateNetwork refuses these, with the user's error.
+		{map[string]string{bridge.OptGatewayModeIPv4: "bogus"}, true, false, false},
+		{map[string]string{OptMode: "nosuchmode"}, true, false, false},
+	} {
+		if v4, v6 := d.SkipGateways(tc.opts, tc.internal); v4 != tc.v4 || v6 != tc.v6 {
+			t.Errorf("%v internal=%v: skip %v %v, want %v %v", tc.opts, tc.internal, v4, v6, tc.v4, tc.v6)
+		}
+	}
+}

@@ -166,6 +166,14 @@ func TestGatewayModeIsolated(t *testing.T) {
 			if out, err := host.Run(ctx(t), "ip", "-4", "-o", "addr", "show", "dev", br); err != nil || strings.Contains(out, "inet ") {
 				t.Errorf("bridge %s of an isolated network has an IPv4 address (or is missing): %v %s", br, err, out)
 			}
+			// No gateway address is even reserved (GwAllocCheck); the
+			// plain internal network has one.
+			gateway := func(n string) string {
+				return docker(t, host, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", n)
+			}
+			if gw, plainGW := gateway(net), gateway(plain); gw != "" || plainGW != d.gateway(54) {
+				t.Errorf("gateways: isolated %q, want none; plain internal %q, want %s", gw, plainGW, d.gateway(54))
+			}
 			reaches(t, net+"-a", net+"-b")
 			hostReaches(t, host.Host, containerIP(t, host, plain+"-a"))
 			if r := pingFromHost(t, host.Host, containerIP(t, host, net+"-b")); r == replied {
