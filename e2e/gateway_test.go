@@ -15,17 +15,23 @@ import (
 // Docker's own bridge on the same engine. Subnets 10.50-10.57 (weft) and
 // 10.150-10.157 (Docker's bridge).
 
+// engineMajor is the major version of the engine under test.
+func engineMajor(t *testing.T) int {
+	t.Helper()
+	v := docker(t, host, "version", "-f", "{{.Server.Version}}")
+	major, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if err != nil {
+		t.Fatalf("engine version %q: %v", v, err)
+	}
+	return major
+}
+
 // requireEngine skips a test of a feature the engine under test is too old
 // for (the suite also runs on Debian's Docker 20.10).
 func requireEngine(t *testing.T, major int, feature string) {
 	t.Helper()
-	v := docker(t, host, "version", "-f", "{{.Server.Version}}")
-	got, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
-	if err != nil {
-		t.Fatalf("engine version %q: %v", v, err)
-	}
-	if got < major {
-		t.Skipf("%s needs Docker %d or later; this engine is %s", feature, major, v)
+	if got := engineMajor(t); got < major {
+		t.Skipf("%s needs Docker %d or later; this engine is %d", feature, major, got)
 	}
 }
 
@@ -298,5 +304,62 @@ func TestEndpointIfName(t *testing.T) {
 			}
 			reaches(t, net+"-b", net+"-a")
 		})
+	}
+}
+
+// TestBadGatewayOptions: a bad value of each option fails the create with
+// an error naming the option and what is accepted, and leaves nothing
+// behind: no link, no rule, no pool (the subnet is free afterwards). The
+// same for a bad interface name at docker run.
+func TestBadGatewayOptions(t *testing.T) {
+	requireLab(t)
+	requireEngine(t, 28, "the gateway options")
+	before := hostState(t)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown gateway mode", []string{"-o", "com.docker.network.bridge.gateway_mode_ipv4=bridged"},
+			[]string{`invalid value "bridged" for option com.docker.network.bridge.gateway_mode_ipv4`, "nat, nat-unprotected, routed, isolated"}},
+		{"gateway mode in capitals", []string{"-o", "com.docker.network.bridge.gateway_mode_ipv6=NAT"},
+			[]string{"com.docker.network.bridge.gateway_mode_ipv6", "nat, nat-unprotected, routed, isolated"}},
+		{"isolated not internal", []string{"-o", "com.docker.network.bridge.gateway_mode_ipv4=isolated"},
+			[]string{"com.docker.network.bridge.gateway_mode_ipv4", "isolated needs an internal network"}},
+		{"trusted wildcard", []string{"-o", "com.docker.network.bridge.trusted_host_interfaces=eth+"},
+			[]string{"com.docker.network.bridge.trusted_host_interfaces", "interface names separated by ':'"}},
+		{"inhibit not a bool", []string{"-o", "com.docker.network.bridge.inhibit_ipv4=yes"},
+			[]string{"com.docker.network.bridge.inhibit_ipv4", "true or false"}},
+		{"host_ipv4 of IPv6", []string{"-o", "com.docker.network.host_ipv4=2001:db8::1"},
+			[]string{"com.docker.network.host_ipv4", "IPv4 address"}},
+		{"host_ipv6 of IPv4", []string{"-o", "com.docker.network.host_ipv6=198.18.0.1"},
+			[]string{"com.docker.network.host_ipv6", "IPv6 address"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--subnet", "10.99.0.0/24"}, tt.args...)
+			msg := dockerFails(t, host, append(args, "bad-"+strings.ReplaceAll(tt.name, " ", "-"))...)
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not mention %q", msg, w)
+				}
+			}
+		})
+	}
+	if after := hostState(t); after != before {
+		t.Errorf("failed creates left something behind:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	net := netName(t, "ok")
+	network(t, net, "--subnet", "10.99.0.0/24")
+	if engineMajor(t) < 29 {
+		return // only Docker 29+ passes the interface name on
+	}
+	before = hostState(t)
+	msg := dockerFails(t, host, "run", "--rm", "--network", "name="+net+",driver-opt=com.docker.network.endpoint.ifname=a-very-long-ifname", lab.Image, "true")
+	t.Logf("docker run with a bad interface name: %s", msg)
+	if !strings.Contains(msg, "com.docker.network.endpoint.ifname") || !strings.Contains(msg, "at most 15") {
+		t.Errorf("bad interface name: error %q does not name the option and the limit", msg)
+	}
+	if after := hostState(t); after != before {
+		t.Errorf("a failed run left something behind:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
