@@ -151,8 +151,8 @@ func TestGatewayModeNATUnprotected(t *testing.T) {
 	}
 }
 
-// TestGatewayModeIsolated: an isolated internal network has no address on
-// its bridge: the host cannot reach its containers, nor they the host,
+// TestGatewayModeIsolated: an isolated internal network (both families)
+// has no address on its bridge: the host cannot reach its containers, nor they the host,
 // while they reach each other. A plain internal network beside it lets the
 // host reach its container (positive control). Not internal: refused.
 func TestGatewayModeIsolated(t *testing.T) {
@@ -163,14 +163,16 @@ func TestGatewayModeIsolated(t *testing.T) {
 			net, plain := netName(t, "i"), netName(t, "p")
 			br := "wfiso" + strconv.Itoa(53+d.off)
 			d.network(t, net, "--internal", "--subnet", d.subnet(53), "-o", "com.docker.network.bridge.name="+br,
-				"-o", "com.docker.network.bridge.gateway_mode_ipv4=isolated")
+				"--ipv6", "--subnet", fmt.Sprintf("fd00:%d::/64", 53+d.off),
+				"-o", "com.docker.network.bridge.gateway_mode_ipv4=isolated", "-o", "com.docker.network.bridge.gateway_mode_ipv6=isolated")
 			d.network(t, plain, "--internal", "--subnet", d.subnet(54))
 			run(t, net+"-a", "--network", net, "--cap-add", "NET_ADMIN")
 			run(t, net+"-b", "--network", net)
 			run(t, plain+"-a", "--network", plain)
 
-			if out, err := host.Run(ctx(t), "ip", "-4", "-o", "addr", "show", "dev", br); err != nil || strings.Contains(out, "inet ") {
-				t.Errorf("bridge %s of an isolated network has an IPv4 address (or is missing): %v %s", br, err, out)
+			// Not even an IPv6 link-local address.
+			if out, err := host.Run(ctx(t), "ip", "-o", "addr", "show", "dev", br); err != nil || strings.Contains(out, "inet") {
+				t.Errorf("bridge %s of an isolated network has an address (or is missing): %v %s", br, err, out)
 			}
 			// No gateway address is even reserved (GwAllocCheck); the
 			// plain internal network has one.
