@@ -71,15 +71,10 @@ func (s *Server) networkRoutes() {
 		return capabilities{Scope: s.scope, ConnectivityScope: s.scope, GwAllocChecker: true}, nil
 	}))
 	route("GwAllocCheck", handle(s, "GwAllocCheck", func(r *gwAllocCheck) (gwAllocCheckReply, error) {
-		// Options CreateNetwork would refuse skip nothing: CreateNetwork,
-		// which comes next, says what is wrong with them.
-		internal, ierr := boolOption(r.Options, keyInternal)
-		generic, gerr := genericOptions(r.Options)
-		if ierr != nil || gerr != nil {
-			return gwAllocCheckReply{}, nil
-		}
 		var reply gwAllocCheckReply
-		reply.SkipIPv4, reply.SkipIPv6 = s.driver.SkipGateways(generic, internal)
+		if generic, internal, ok := gwAllocOptions(r.Options); ok {
+			reply.SkipIPv4, reply.SkipIPv6 = s.driver.SkipGateways(generic, internal)
+		}
 		return reply, nil
 	}))
 	route("CreateNetwork", handle(s, "CreateNetwork", func(r *network.CreateNetworkRequest) (empty, error) {

@@ -41,6 +41,15 @@ func networkRequest(r *network.CreateNetworkRequest) (*driver.NetworkRequest, er
 	return req, nil
 }
 
+// gwAllocOptions reads GwAllocCheck's options, CreateNetwork's to come.
+// ok is false for options CreateNetwork will refuse: they skip no gateway,
+// and CreateNetwork, which comes next, says what is wrong with them.
+func gwAllocOptions(opts map[string]any) (generic map[string]string, internal, ok bool) {
+	internal, ierr := boolOption(opts, keyInternal)
+	generic, gerr := genericOptions(opts)
+	return generic, internal, ierr == nil && gerr == nil
+}
+
 // genericOptions flattens the user's -o options; dockerd sends them as a
 // JSON object of strings.
 func genericOptions(opts map[string]any) (map[string]string, error) {
