@@ -70,7 +70,8 @@ func (n *Network) EnsureBridge(h netmode.Host, seed string) error {
 	}
 	spec := Spec{Name: n.Options.Bridge, MTU: n.Config.MTU, Seed: seed}
 	// Internal networks keep their gateway address too: the containers reach
-	// nothing beyond the bridge, but the host can still reach them.
+	// nothing beyond the bridge, but the host can still reach them. Unless
+	// the user said otherwise (onBridge: isolated, inhibit_ipv4).
 	for _, s := range n.Config.Subnets() {
 		if s.Gateway.IsValid() && n.onBridge(s.Gateway.Addr()) {
 			spec.Addresses = append(spec.Addresses, s.Gateway)
