@@ -154,7 +154,9 @@ func (n *Network) Firewall() firewall.Network {
 	}
 	for _, s := range n.Config.Subnets() {
 		fn.Subnets = append(fn.Subnets, s.Pool)
-		if s.Gateway.IsValid() && n.onBridge(s.Gateway.Addr()) {
+		// Also where the bridge does not hold it (inhibit_ipv4): whoever
+		// does, traffic to it stays tracked.
+		if s.Gateway.IsValid() {
 			fn.Gateways = append(fn.Gateways, s.Gateway.Addr())
 		}
 	}
