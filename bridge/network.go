@@ -70,9 +70,10 @@ func (n *Network) EnsureBridge(h netmode.Host, seed string) error {
 	}
 	spec := Spec{Name: n.Options.Bridge, MTU: n.Config.MTU, Seed: seed}
 	// Internal networks keep their gateway address too: the containers reach
-	// nothing beyond the bridge, but the host can still reach them.
+	// nothing beyond the bridge, but the host can still reach them. Unless
+	// the user said otherwise (onBridge: isolated, inhibit_ipv4).
 	for _, s := range n.Config.Subnets() {
-		if s.Gateway.IsValid() {
+		if s.Gateway.IsValid() && n.onBridge(s.Gateway.Addr()) {
 			spec.Addresses = append(spec.Addresses, s.Gateway)
 		}
 	}
@@ -87,6 +88,9 @@ func (n *Network) EnsureBridge(h netmode.Host, seed string) error {
 
 // tune sets the sysctls the network's rules rely on.
 func (n *Network) tune(h netmode.Host) error {
+	if err := n.isolateIPv6(h); err != nil {
+		return err
+	}
 	if len(n.Config.IPv4Subnets) > 0 && !n.Config.Internal {
 		// Published ports answer on 127.0.0.1 too, as Docker's do: the
 		// DNATed packet from loopback must be routable onto the bridge.
@@ -150,9 +154,12 @@ func (n *Network) Firewall() firewall.Network {
 	}
 	for _, s := range n.Config.Subnets() {
 		fn.Subnets = append(fn.Subnets, s.Pool)
+		// Also where the bridge does not hold it (inhibit_ipv4): whoever
+		// does, traffic to it stays tracked.
 		if s.Gateway.IsValid() {
 			fn.Gateways = append(fn.Gateways, s.Gateway.Addr())
 		}
 	}
+	n.gatewayFirewall(&fn)
 	return fn
 }

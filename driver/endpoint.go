@@ -68,6 +68,15 @@ func newEndpoint(n *Network, req *EndpointRequest) (*Endpoint, error) {
 	if ep.IPv6, err = endpointAddress(n, req.AddressIPv6, true); err != nil {
 		return nil, err
 	}
+	if req.IfName != "" {
+		// dockerd renames the link to it in the container: a name the
+		// kernel refuses would fail the container's start, later and
+		// less clearly.
+		if err := ifname.Check(req.IfName); err != nil {
+			return nil, errdefs.Errorf(ErrInvalid, "invalid value for endpoint option %s: %v", OptIfName, err)
+		}
+		ep.IfName = req.IfName
+	}
 	if err := n.mode.NewEndpoint(&ep.Endpoint, req.MAC); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,14 @@ type EndpointRequest struct {
 	Address, AddressIPv6 string
 	MAC                  string        // --mac-address, "" for none
 	Exposed              []ExposedPort // the container's exposed ports
+	// IfName is the name the user asked for the link in the container
+	// (OptIfName), "" for none.
+	IfName string
 }
+
+// OptIfName is the endpoint option (docker run --network
+// name=N,driver-opt=...) naming the container's interface.
+const OptIfName = "com.docker.network.endpoint.ifname"
 
 // EndpointReply is CreateEndpoint's answer.
 type EndpointReply struct {
@@ -52,6 +59,7 @@ type EndpointReply struct {
 type JoinReply struct {
 	Link        string // the link dockerd moves into the container
 	IfacePrefix string // its name there, before the index dockerd adds
+	IfName      string // its whole name there (OptIfName), "" for none
 	netmode.JoinInfo
 }
 

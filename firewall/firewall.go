@@ -125,6 +125,15 @@ type Network struct {
 	// Gateways are the host's addresses on the bridge: traffic to them
 	// stays tracked (see WEFT-NOTRACK).
 	Gateways []netip.Addr
+	// GatewayModeIPv4 and GatewayModeIPv6 say how each family meets the
+	// world beyond the host ("" is GatewayNAT); see gwmode.go.
+	GatewayModeIPv4, GatewayModeIPv6 GatewayMode
+	// TrustedInterfaces may reach published ports at the container's own
+	// address in nat mode, as the bridge itself can.
+	TrustedInterfaces []string
+	// HostIPv4 and HostIPv6, when valid, are the source address of the
+	// network's outbound traffic (SNAT) instead of masquerading.
+	HostIPv4, HostIPv6 netip.Addr
 }
 
 // PortMapping is one published port: connections to HostIP:HostPort reach

@@ -101,6 +101,7 @@ type chainRules map[string][]string
 //	  -d CIP ! -i BR -o BR -p P -m P --dport CP
 //	     -m conntrack --ctstate DNAT -j ACCEPT                    published ports
 //	  -o BR -j DROP                                               the rest
+//	  (these last two by gateway mode: see publishedRules)
 //	  (internal network: ICC, then -o BR -j DROP and -i BR -j DROP)
 //	egress (non-internal networks, after every ingress rule)
 //	  -i BR -o docker+ -m conntrack ! --ctstate DNAT -j DROP      Docker's bridges
@@ -113,8 +114,8 @@ type chainRules map[string][]string
 //
 // nat, per published port of the family, and per network:
 //
-//	WEFT-DNAT         [-d HOSTIP] -p P -m P --dport HP -j DNAT --to-destination CIP:CP
-//	WEFT-POSTROUTING  -s SUBNET ! -o BR -j MASQUERADE        Masquerade (IPv4 only)
+//	WEFT-DNAT         [-d HOSTIP] -p P -m P --dport HP -j DNAT --to-destination CIP:CP   (not routed)
+//	WEFT-POSTROUTING  -s SUBNET ! -o BR -j MASQUERADE        Masquerade (see outboundRules)
 //	                  -s 127.0.0.0/8 -o BR -j MASQUERADE     IPv4 network with ports
 //	                  -s CIP -d CIP -p P -m P --dport CP -j MASQUERADE   hairpin
 //
@@ -158,28 +159,12 @@ func rulesFor(r Ruleset, fam family) chainRules {
 		ingress = append(ingress,
 			fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
 			fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br))
-		for _, p := range r.Ports {
-			if p.Bridge != br || familyOf(p.ContainerIP) != fam {
-				continue
-			}
-			// Only connections that came through WEFT-DNAT: a
-			// client that routes to the container's address
-			// directly (another network, a LAN host with a route)
-			// stays out, as for any other port. "! -i BR": the
-			// network's own containers are under the ICC rule.
-			ingress = append(ingress, fmt.Sprintf("-d %s ! -i %s -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT -j ACCEPT",
-				hostPrefix(p.ContainerIP), br, br, p.Proto, p.Proto, p.ContainerPort))
-		}
-		ingress = append(ingress, fmt.Sprintf("-o %s -j DROP", br))
+		ingress = append(ingress, publishedRules(n, fam, r.Ports)...)
 		egress = append(egress,
 			fmt.Sprintf("-i %s -o docker+ -m conntrack ! --ctstate DNAT -j DROP", br),
 			fmt.Sprintf("-i %s -o br-+ -m conntrack ! --ctstate DNAT -j DROP", br),
 			fmt.Sprintf("-i %s ! -o %s -j ACCEPT", br, br))
-		if n.Masquerade && fam == ipv4 {
-			for _, s := range subnets {
-				post = append(post, fmt.Sprintf("-s %s ! -o %s -j MASQUERADE", s, br))
-			}
-		}
+		post = append(post, outboundRules(n, fam, subnets)...)
 		if fam == ipv4 && slices.ContainsFunc(r.Ports, func(p PortMapping) bool { return p.Bridge == br && p.ContainerIP.Is4() }) {
 			// A host process reaching a published port through
 			// 127.0.0.1: the container could not answer 127.0.0.1.
@@ -187,7 +172,7 @@ func rulesFor(r Ruleset, fam family) chainRules {
 		}
 	}
 	for _, p := range r.Ports {
-		if familyOf(p.ContainerIP) != fam {
+		if familyOf(p.ContainerIP) != fam || routedPort(r.Networks, p) {
 			continue
 		}
 		dst := ""

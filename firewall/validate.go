@@ -87,6 +87,9 @@ func normalizeNetwork(n Network, nets map[string]Network) (Network, error) {
 	if len(n.Subnets) == 0 {
 		return Network{}, errorf(ErrInvalid, "network on bridge %s has no subnet", n.Bridge)
 	}
+	if err := n.checkGateway(); err != nil {
+		return Network{}, err
+	}
 	var subnets []netip.Prefix
 	for _, s := range n.Subnets {
 		if !s.IsValid() || s.Addr().Is4In6() || s.Addr().Zone() != "" {

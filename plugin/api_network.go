@@ -12,15 +12,21 @@ import (
 // empty is the reply of calls that return nothing.
 type empty struct{}
 
-// capabilities is GetCapabilities' reply. GwAllocChecker (v28+) is false:
-// weft networks always have a gateway address.
+// capabilities is GetCapabilities' reply. GwAllocChecker asks a v28+
+// engine for a GwAllocCheck before each CreateNetwork: isolated networks
+// have no gateway address.
 type capabilities struct {
 	Scope             string
 	ConnectivityScope string
 	GwAllocChecker    bool
 }
 
-// gwAllocCheckReply tells a v28+ engine to allocate gateways as usual.
+// gwAllocCheck is GwAllocCheck's body: CreateNetwork's Options, to come.
+type gwAllocCheck struct {
+	Options map[string]any
+}
+
+// gwAllocCheckReply tells a v28+ engine which gateways not to allocate.
 type gwAllocCheckReply struct {
 	SkipIPv4 bool
 	SkipIPv6 bool
@@ -62,10 +68,14 @@ func (s *Server) routes() {
 func (s *Server) networkRoutes() {
 	route := func(method string, h http.HandlerFunc) { s.mux.HandleFunc("POST /NetworkDriver."+method, h) }
 	route("GetCapabilities", handle(s, "GetCapabilities", func(*empty) (capabilities, error) {
-		return capabilities{Scope: s.scope, ConnectivityScope: s.scope}, nil
+		return capabilities{Scope: s.scope, ConnectivityScope: s.scope, GwAllocChecker: true}, nil
 	}))
-	route("GwAllocCheck", handle(s, "GwAllocCheck", func(*empty) (gwAllocCheckReply, error) {
-		return gwAllocCheckReply{}, nil
+	route("GwAllocCheck", handle(s, "GwAllocCheck", func(r *gwAllocCheck) (gwAllocCheckReply, error) {
+		var reply gwAllocCheckReply
+		if generic, internal, ok := gwAllocOptions(r.Options); ok {
+			reply.SkipIPv4, reply.SkipIPv6 = s.driver.SkipGateways(generic, internal)
+		}
+		return reply, nil
 	}))
 	route("CreateNetwork", handle(s, "CreateNetwork", func(r *network.CreateNetworkRequest) (empty, error) {
 		req, err := networkRequest(r)
@@ -95,7 +105,7 @@ func (s *Server) networkRoutes() {
 		info, err := s.driver.EndpointInfo(r.NetworkID, r.EndpointID)
 		return operInfoReply{Value: endpointInfo(info)}, err
 	}))
-	route("Join", handle(s, "Join", func(r *network.JoinRequest) (*network.JoinResponse, error) {
+	route("Join", handle(s, "Join", func(r *network.JoinRequest) (*joinReply, error) {
 		reply, err := s.driver.Join(r.NetworkID, r.EndpointID, r.SandboxKey)
 		if err != nil {
 			return nil, err

@@ -163,6 +163,12 @@ func (f *recorder) AllocateNetwork(r *driver.AllocateRequest) (map[string]string
 
 func (f *recorder) FreeNetwork(id string) error { return f.record("FreeNetwork", id, id) }
 
+// SkipGateways skips the families the options name ("skip4", "skip6"),
+// recording nothing: GwAllocCheck has no error to give.
+func (f *recorder) SkipGateways(opts map[string]string, _ bool) (v4, v6 bool) {
+	return opts["skip4"] == "true", opts["skip6"] == "true"
+}
+
 func (f *recorder) RequestPool(r ipam.PoolRequest) (ipam.Pool, error) {
 	if err := f.recordIPAM("RequestPool", r); err != nil {
 		return ipam.Pool{}, err

@@ -44,6 +44,9 @@ type NetworkDriver interface {
 	Discover(node netip.Addr, self, joined bool) error
 	AllocateNetwork(*driver.AllocateRequest) (map[string]string, error)
 	FreeNetwork(networkID string) error
+	// SkipGateways answers GwAllocCheck: the families of a network with
+	// these -o options that need no gateway address.
+	SkipGateways(options map[string]string, internal bool) (v4, v6 bool)
 }
 
 // IPAM is what the server needs from the address manager.

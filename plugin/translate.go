@@ -18,6 +18,7 @@ const (
 	keyInternal     = "com.docker.network.internal"
 	keyPortMap      = "com.docker.network.portmap"
 	keyExposedPorts = "com.docker.network.endpoint.exposedports"
+	keyIfName       = driver.OptIfName
 )
 
 // routeConnected is libnetwork's RouteType for a route with no next hop.
@@ -38,6 +39,15 @@ func networkRequest(r *network.CreateNetworkRequest) (*driver.NetworkRequest, er
 		return nil, err
 	}
 	return req, nil
+}
+
+// gwAllocOptions reads GwAllocCheck's options, CreateNetwork's to come.
+// ok is false for options CreateNetwork will refuse: they skip no gateway,
+// and CreateNetwork, which comes next, says what is wrong with them.
+func gwAllocOptions(opts map[string]any) (generic map[string]string, internal, ok bool) {
+	internal, ierr := boolOption(opts, keyInternal)
+	generic, gerr := genericOptions(opts)
+	return generic, internal, ierr == nil && gerr == nil
 }
 
 // genericOptions flattens the user's -o options; dockerd sends them as a
@@ -129,6 +139,13 @@ func endpointRequest(r *network.CreateEndpointRequest) (*driver.EndpointRequest,
 			return nil, errdefs.Errorf(errdefs.Invalid, "unreadable %s: %v", keyExposedPorts, err)
 		}
 	}
+	if raw, ok := r.Options[keyIfName]; ok && raw != nil {
+		s, ok := raw.(string)
+		if !ok {
+			return nil, errdefs.Errorf(errdefs.Invalid, "invalid value for endpoint option %s: want an interface name, got %v", keyIfName, raw)
+		}
+		req.IfName = s
+	}
 	return req, nil
 }
 
@@ -166,13 +183,32 @@ func endpointInfo(info driver.EndpointInfo) map[string]any {
 	return out
 }
 
+// joinReply is Join's answer: go-plugins-helpers' JoinResponse, whose
+// InterfaceName lacks DstName (read by dockerd since 29).
+type joinReply struct {
+	network.JoinResponse
+	InterfaceName interfaceName // shadows JoinResponse's in JSON
+}
+
+// interfaceName names the link dockerd moves into the container: SrcName,
+// renamed to DstName, or to DstPrefix and an index when DstName is empty
+// (and by dockerd before 29, which ignores DstName).
+type interfaceName struct {
+	SrcName   string
+	DstPrefix string
+	DstName   string `json:",omitempty"`
+}
+
 // joinResponse answers Join.
-func joinResponse(reply *driver.JoinReply) *network.JoinResponse {
-	resp := &network.JoinResponse{
-		InterfaceName: network.InterfaceName{SrcName: reply.Link, DstPrefix: reply.IfacePrefix},
-		// weft gives every non-internal endpoint a way out of its own; this
-		// also keeps dockerd from adding a docker_gwbridge interface.
-		DisableGatewayService: true,
+func joinResponse(reply *driver.JoinReply) *joinReply {
+	resp := &joinReply{
+		JoinResponse: network.JoinResponse{
+			// weft gives every non-internal endpoint a way out of its own;
+			// this also keeps dockerd from adding a docker_gwbridge
+			// interface.
+			DisableGatewayService: true,
+		},
+		InterfaceName: interfaceName{SrcName: reply.Link, DstPrefix: reply.IfacePrefix, DstName: reply.IfName},
 	}
 	if reply.Gateway.IsValid() {
 		resp.Gateway = reply.Gateway.String()

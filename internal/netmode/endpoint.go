@@ -18,6 +18,9 @@ type Endpoint struct {
 	MAC       string       `json:"mac"`
 	IPv4      netip.Prefix `json:"ipv4,omitzero"`
 	IPv6      netip.Prefix `json:"ipv6,omitzero"`
+	// IfName is the link's name in the container, "" for dockerd's
+	// choice (the network's prefix and an index).
+	IfName string `json:"ifname,omitempty"`
 }
 
 // JoinInfo is a mode's part of the answer to Join: how the container
