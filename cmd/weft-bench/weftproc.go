@@ -22,6 +22,12 @@ type weftProc struct {
 	client *pluginClient
 }
 
+// weftArgs are the flags that run weft with its socket and state under
+// dir, writing the host's own sysctls.
+func weftArgs(dir string) []string {
+	return []string{"-socket", filepath.Join(dir, "weft.sock"), "-state-dir", filepath.Join(dir, "state"), "-sysctl", "/proc/sys"}
+}
+
 // startWeft starts binary in h with its socket and state under dir and
 // waits until it answers Plugin.Activate (which weft answers only once its
 // state is restored).
@@ -30,7 +36,7 @@ func startWeft(ctx context.Context, h *lab.Host, binary, dir string) (*weftProc,
 		return nil, err
 	}
 	sock := filepath.Join(dir, "weft.sock")
-	p, err := h.Start(binary, "-socket", sock, "-state-dir", filepath.Join(dir, "state"), "-proc", "/proc")
+	p, err := h.Start(append([]string{binary}, weftArgs(dir)...)...)
 	if err != nil {
 		return nil, err
 	}
