@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,19 +60,24 @@ func targets(spec, chain string) bool {
 
 // plan returns the iptables-restore --noflush input that turns the tables in
 // cur into the wanted content of weft's chains for one family, or "" when
-// the kernel already matches. It only ever writes weft's chains and the jump
+// the kernel already matches, and what differs, one line per chain or jump
+// (for the guard's log). It only ever writes weft's chains and the jump
 // rules into them: every other rule is left where it is.
 //
 // Each table gets its own COMMIT, so each table changes atomically. Within a
 // table the commands are ordered: chain declarations (which also flush an
 // existing chain), deletions of misplaced jumps, the chains' rules, new
 // jumps, and last the removal of chains no longer wanted.
-func plan(fam family, want chainRules, cur map[string]*savedTable) string {
+func plan(fam family, want chainRules, cur map[string]*savedTable) (string, []string) {
 	var b strings.Builder
+	var changes []string
 	for _, table := range tables {
 		tab := cur[table]
 		if tab == nil {
 			tab = &savedTable{chains: map[string]bool{}, rules: map[string][]string{}}
+		}
+		changed := func(format string, args ...any) {
+			changes = append(changes, fam.String()+" "+table+": "+fmt.Sprintf(format, args...))
 		}
 		var decl, del, add, ins, drop []string
 		for _, def := range chainDefs {
@@ -85,15 +91,18 @@ func plan(fam family, want chainRules, cur map[string]*savedTable) string {
 					for _, spec := range tab.rules[chain] {
 						if targets(spec, def.name) {
 							del = append(del, "-D "+chain+" "+spec)
+							changed("jump %s %s is not wanted", chain, spec)
 						}
 					}
 				}
 				if tab.chains[def.name] {
 					drop = append(drop, "-F "+def.name, "-X "+def.name)
+					changed("chain %s is not wanted", def.name)
 				}
 				continue
 			}
 			if !tab.chains[def.name] || !slices.Equal(tab.rules[def.name], rules) {
+				changed("chain %s %s", def.name, chainDiff(tab.chains[def.name], tab.rules[def.name], rules))
 				decl = append(decl, ":"+def.name+" - [0:0]")
 				for _, r := range rules {
 					add = append(add, "-A "+def.name+" "+r)
@@ -114,6 +123,7 @@ func plan(fam family, want chainRules, cur map[string]*savedTable) string {
 				if len(ours) == 1 && ours[0] == j.spec && (!j.early || earlyOK(existing[:at])) {
 					continue
 				}
+				changed("%s", jumpDiff(j, ours, existing[:max(at, 0)]))
 				for _, spec := range ours {
 					del = append(del, "-D "+j.from+" "+spec)
 				}
@@ -142,7 +152,68 @@ func plan(fam family, want chainRules, cur map[string]*savedTable) string {
 		}
 		b.WriteString("COMMIT\n")
 	}
-	return b.String()
+	return b.String(), changes
+}
+
+// chainDiff says how a weft chain in the kernel (exists, have) differs from
+// want.
+func chainDiff(exists bool, have, want []string) string {
+	switch {
+	case !exists:
+		return "is missing"
+	case len(have) == 0:
+		return "is empty (flushed)"
+	}
+	count := map[string]int{}
+	for _, r := range want {
+		count[r]++
+	}
+	foreign := 0
+	for _, r := range have {
+		if count[r] > 0 {
+			count[r]--
+		} else {
+			foreign++
+		}
+	}
+	missing := 0
+	for _, n := range count {
+		missing += n
+	}
+	switch {
+	case missing == 0 && foreign == 0:
+		return "has its rules in another order"
+	case foreign == 0:
+		return fmt.Sprintf("lacks %d of its %d rules", missing, len(want))
+	case missing == 0:
+		return fmt.Sprintf("holds %d rules that are not weft's", foreign)
+	}
+	return fmt.Sprintf("lacks %d of its %d rules and holds %d that are not weft's", missing, len(want), foreign)
+}
+
+// jumpDiff says what is wrong with the jump j, given weft's jumps into its
+// chain in j.from (ours) and the rules above the last of them.
+func jumpDiff(j jump, ours, above []string) string {
+	switch {
+	case len(ours) == 0:
+		return fmt.Sprintf("jump %s %s is missing", j.from, j.spec)
+	case len(ours) > 1:
+		return fmt.Sprintf("%s holds %d jumps to %s", j.from, len(ours), targetOf(j.spec))
+	case ours[0] != j.spec:
+		return fmt.Sprintf("jump %s %s has another form: %s", j.from, j.spec, ours[0])
+	}
+	for _, spec := range above {
+		if spec != dockerUserJump {
+			return fmt.Sprintf("jump %s %s is behind %s", j.from, j.spec, spec)
+		}
+	}
+	return fmt.Sprintf("jump %s %s is misplaced", j.from, j.spec)
+}
+
+// targetOf is the chain a weft jump rule goes to.
+func targetOf(spec string) string {
+	f := strings.Fields(spec)
+	return f[len(f)-1]
 }
 
 // earlyOK reports whether the rules before an early jump are all Docker's

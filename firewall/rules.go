@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // family is an address family: which of iptables and ip6tables a rule is for.
@@ -50,10 +51,16 @@ type jump struct {
 // table. It is the single place where jumps are defined.
 var chainDefs = []chainDef{
 	{table: "filter", name: ChainForward, jumps: func(family) []jump {
-		// First: weft must see its bridges' traffic before Docker's
-		// rules do (Docker accepts "-i docker0 ! -o docker0", which
-		// would let Docker's containers into weft's networks).
+		// First, so that weft's accepts come before Docker's drops and
+		// the FORWARD policy. Isolation does not hang on it: that is
+		// WEFT-ISOLATION's job.
 		return []jump{{from: "FORWARD", spec: "-j " + ChainForward, early: true}}
+	}},
+	{table: "mangle", name: ChainIsolation, jumps: func(family) []jump {
+		// First too: the chain only drops and returns, so it changes
+		// nothing for the rules behind it, and a rule above it that
+		// accepts would skip it.
+		return []jump{{from: "FORWARD", spec: "-j " + ChainIsolation, early: true}}
 	}},
 	{table: "nat", name: ChainDNAT, jumps: func(fam family) []jump {
 		// IPv4 loopback is not excluded: weft has no userland proxy, so
@@ -83,7 +90,7 @@ var chainDefs = []chainDef{
 }
 
 // tables lists the tables weft writes to, in the order they are committed.
-var tables = []string{"filter", "nat", "raw"}
+var tables = []string{"filter", "mangle", "nat", "raw"}
 
 // chainRules maps a weft chain's name to its rules, each as iptables-save
 // prints it after "-A <chain> ". A chain with no rules must not exist.
@@ -110,6 +117,9 @@ type chainRules map[string][]string
 // Docker's bridges are dropped like Docker's own isolation chains do, unless
 // conntrack says the packet was DNATed: a Docker container's port published
 // on the host stays reachable, as it is from a Docker network.
+//
+// mangle WEFT-ISOLATION repeats WEFT-FORWARD's decisions, with RETURN for
+// ACCEPT and without the egress accepts (see isolation).
 //
 // nat, per published port of the family, and per network:
 //
@@ -206,6 +216,7 @@ func rulesFor(r Ruleset, fam family) chainRules {
 	out := chainRules{}
 	if rules := dedupe(append(ingress, egress...)); len(rules) > 0 {
 		out[ChainForward] = rules
+		out[ChainIsolation] = isolation(rules)
 	}
 	if len(dnat) > 0 {
 		out[ChainDNAT] = dnat
@@ -218,6 +229,32 @@ func rulesFor(r Ruleset, fam family) chainRules {
 	}
 	if notrack = dedupe(notrack); len(notrack) > 0 {
 		out[ChainNotrack] = notrack
+	}
+	return out
+}
+
+// isolation turns WEFT-FORWARD's rules into WEFT-ISOLATION's, which drop in
+// mangle FORWARD what WEFT-FORWARD drops in filter FORWARD. A packet is
+// dropped if any hooked chain drops it, whatever another one accepted, and
+// mangle comes before filter: so the isolation holds whatever others put
+// above weft's jump in filter FORWARD (dockerd 28 and later put their
+// DOCKER-FORWARD jump, with its accepts, back on top at every start; 20.10
+// inserts a new network's accepts on top) and whatever order two base
+// chains of one priority run in (Docker's nftables backend accepts in its own
+// table). An ACCEPT becomes RETURN: in mangle it would skip the host's own
+// rules behind the jump (TCPMSS clamping, marks) and decide nothing. The
+// egress accepts ("-i BR ! -o BR") go: after every ingress rule a RETURN
+// there changes nothing.
+func isolation(forward []string) []string {
+	var out []string
+	for _, r := range forward {
+		spec, accept := strings.CutSuffix(r, " -j ACCEPT")
+		switch {
+		case !accept:
+			out = append(out, r)
+		case !strings.Contains(spec, "! -o "):
+			out = append(out, spec+" -j RETURN")
+		}
 	}
 	return out
 }
