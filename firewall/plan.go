@@ -120,10 +120,10 @@ func plan(fam family, want chainRules, cur map[string]*savedTable) (string, []st
 						others = append(others, spec)
 					}
 				}
-				if len(ours) == 1 && ours[0] == j.spec && (!j.early || earlyOK(existing[:at])) {
+				if len(ours) == 1 && ours[0] == j.spec && (!j.early || earlyOK(existing, at)) {
 					continue
 				}
-				changed("%s", jumpDiff(j, ours, existing[:max(at, 0)]))
+				changed("%s", jumpDiff(j, ours, existing, at))
 				for _, spec := range ours {
 					del = append(del, "-D "+j.from+" "+spec)
 				}
@@ -131,12 +131,7 @@ func plan(fam family, want chainRules, cur map[string]*savedTable) (string, []st
 				if j.early {
 					// Deletions run first, so count in the chain
 					// without weft's jumps.
-					for _, spec := range others {
-						if spec != dockerUserJump {
-							break
-						}
-						pos++
-					}
+					pos += slices.Index(others, dockerUserJump) + 1
 				}
 				ins = append(ins, "-I "+j.from+" "+strconv.Itoa(pos)+" "+j.spec)
 			}
@@ -192,8 +187,8 @@ func chainDiff(exists bool, have, want []string) string {
 }
 
 // jumpDiff says what is wrong with the jump j, given weft's jumps into its
-// chain in j.from (ours) and the rules above the last of them.
-func jumpDiff(j jump, ours, above []string) string {
+// chain (ours) and the chain, where the last of ours is at index at.
+func jumpDiff(j jump, ours, chain []string, at int) string {
 	switch {
 	case len(ours) == 0:
 		return fmt.Sprintf("jump %s %s is missing", j.from, j.spec)
@@ -202,12 +197,12 @@ func jumpDiff(j jump, ours, above []string) string {
 	case ours[0] != j.spec:
 		return fmt.Sprintf("jump %s %s has another form: %s", j.from, j.spec, ours[0])
 	}
-	for _, spec := range above {
-		if spec != dockerUserJump {
-			return fmt.Sprintf("jump %s %s is behind %s", j.from, j.spec, spec)
-		}
+	user := slices.Index(chain, dockerUserJump)
+	if user > at {
+		return fmt.Sprintf("jump %s %s is ahead of %s", j.from, j.spec, dockerUserJump)
 	}
-	return fmt.Sprintf("jump %s %s is misplaced", j.from, j.spec)
+	// The first rule between DOCKER-USER (or the top) and ours.
+	return fmt.Sprintf("jump %s %s is behind %s", j.from, j.spec, chain[user+1])
 }
 
 // targetOf is the chain a weft jump rule goes to.
@@ -216,15 +211,12 @@ func targetOf(spec string) string {
 	return f[len(f)-1]
 }
 
-// earlyOK reports whether the rules before an early jump are all Docker's
-// DOCKER-USER jump (or there are none).
-func earlyOK(before []string) bool {
-	for _, spec := range before {
-		if spec != dockerUserJump {
-			return false
-		}
-	}
-	return true
+// earlyOK reports whether the early jump at index at of chain is where it
+// belongs: right behind Docker's DOCKER-USER jump if the chain has one (the
+// rules users put there, and whatever rules come before it, apply to weft's
+// networks as to Docker's), else first.
+func earlyOK(chain []string, at int) bool {
+	return slices.Index(chain, dockerUserJump) == at-1
 }
 
 func sortedKeys(m map[string][]string) []string {

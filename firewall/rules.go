@@ -42,8 +42,8 @@ type jump struct {
 	// spec is the rule as iptables-save prints it, after "-A <from> ": Apply
 	// compares it with what the kernel holds, so it must be canonical.
 	spec string
-	// early asks for the jump to come before every other rule of the chain,
-	// except Docker's DOCKER-USER jump (see earlyOK).
+	// early asks for the jump to come first in the chain, or right behind
+	// Docker's DOCKER-USER jump if there is one (see earlyOK).
 	early bool
 }
 

@@ -285,19 +285,33 @@ func TestPlanRepairs(t *testing.T) {
 		changes []string
 	}{
 		{
-			name: "rule inserted above the FORWARD jump",
+			name: "rule inserted between DOCKER-USER and the FORWARD jump",
+			edit: func(s map[string][]string, _ chainRules) {
+				s["filter/FORWARD"] = append([]string{"-j DOCKER-USER", "-s 192.0.2.1/32 -j DROP"}, s["filter/FORWARD"][1:]...)
+			},
+			patch:   "*filter\n-D FORWARD -j WEFT-FORWARD\n-I FORWARD 2 -j WEFT-FORWARD\nCOMMIT\n",
+			changes: []string{"IPv4 filter: jump FORWARD -j WEFT-FORWARD is behind -s 192.0.2.1/32 -j DROP"},
+		},
+		{
+			name: "rule inserted above DOCKER-USER: left there",
 			edit: func(s map[string][]string, _ chainRules) {
 				s["filter/FORWARD"] = append([]string{"-s 192.0.2.1/32 -j DROP"}, s["filter/FORWARD"]...)
+			},
+		},
+		{
+			name: "no DOCKER-USER, a rule on top: the jump goes first",
+			edit: func(s map[string][]string, _ chainRules) {
+				s["filter/FORWARD"] = []string{"-s 192.0.2.1/32 -j DROP", "-j WEFT-FORWARD"}
 			},
 			patch:   "*filter\n-D FORWARD -j WEFT-FORWARD\n-I FORWARD 1 -j WEFT-FORWARD\nCOMMIT\n",
 			changes: []string{"IPv4 filter: jump FORWARD -j WEFT-FORWARD is behind -s 192.0.2.1/32 -j DROP"},
 		},
 		{
-			name: "dockerd restarted: its chains jumped to above weft's",
+			name: "dockerd 20.10 restarted: its chains jumped to above weft's",
 			edit: func(s map[string][]string, _ chainRules) {
-				s["filter/FORWARD"] = []string{"-j DOCKER-ISOLATION-STAGE-1", "-j DOCKER-USER", "-j WEFT-FORWARD"}
+				s["filter/FORWARD"] = []string{"-j DOCKER-USER", "-j DOCKER-ISOLATION-STAGE-1", "-o docker0 -j DOCKER", "-j WEFT-FORWARD"}
 			},
-			patch:   "*filter\n-D FORWARD -j WEFT-FORWARD\n-I FORWARD 1 -j WEFT-FORWARD\nCOMMIT\n",
+			patch:   "*filter\n-D FORWARD -j WEFT-FORWARD\n-I FORWARD 2 -j WEFT-FORWARD\nCOMMIT\n",
 			changes: []string{"IPv4 filter: jump FORWARD -j WEFT-FORWARD is behind -j DOCKER-ISOLATION-STAGE-1"},
 		},
 		{
@@ -335,10 +349,12 @@ func TestPlanRepairs(t *testing.T) {
 			changes: []string{"IPv4 raw: chain WEFT-NOTRACK has its rules in another order"},
 		},
 		{
-			name: "jump first, before DOCKER-USER, is fine",
+			name: "jump first, before DOCKER-USER: goes behind it, so users' rules there apply to weft's networks",
 			edit: func(s map[string][]string, _ chainRules) {
 				s["filter/FORWARD"] = []string{"-j WEFT-FORWARD", "-j DOCKER-USER"}
 			},
+			patch:   "*filter\n-D FORWARD -j WEFT-FORWARD\n-I FORWARD 2 -j WEFT-FORWARD\nCOMMIT\n",
+			changes: []string{"IPv4 filter: jump FORWARD -j WEFT-FORWARD is ahead of -j DOCKER-USER"},
 		},
 		{
 			name: "jump missing: goes right after DOCKER-USER",
