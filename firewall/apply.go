@@ -56,17 +56,19 @@ func (f *Firewall) apply(r Ruleset) ([]string, error) {
 }
 
 // applyFamily brings one family's tables to want, plus the rules r keeps,
-// and returns what it changed.
+// and returns what it changed (or, with an error, what it meant to change).
 func (f *Firewall) applyFamily(fam family, want chainRules, r Ruleset) ([]string, error) {
 	tool := f.tool(fam)
 	var lastErr error
+	var changes []string
 	for range attempts {
 		saved, err := f.run("", tool+"-save")
 		if err != nil {
 			return nil, fmt.Errorf("read %s rules: %w", tool, err)
 		}
 		cur := parseSave(saved)
-		text, changes := plan(fam, f.supported(fam, withKept(want, r, cur)), cur)
+		var text string
+		text, changes = plan(fam, f.supported(fam, withKept(want, r, cur)), cur)
 		if text == "" {
 			return nil, nil
 		}
@@ -77,7 +79,7 @@ func (f *Firewall) applyFamily(fam family, want chainRules, r Ruleset) ([]string
 		}
 		f.log.Debugf("%s-restore failed, reading the tables again: %v", tool, lastErr)
 	}
-	return nil, fmt.Errorf("apply %s rules: %w", tool, lastErr)
+	return changes, fmt.Errorf("apply %s rules: %w", tool, lastErr)
 }
 
 // supported returns want without the chains of optional features that this

@@ -97,10 +97,12 @@ COMMIT
 `
 
 type lab struct {
-	t          *testing.T
+	t          testing.TB
 	ipt, ip6t  string
 	host, ext  *testlab.NS
 	fw         *Firewall
+	log        *logrus.Logger // fw's
+	checker    *Firewall      // see intact
 	containers int
 }
 
@@ -122,7 +124,7 @@ func eachBackendOn(t *testing.T, base4, base6 string, body func(t *testing.T, l 
 	}
 }
 
-func newLab(t *testing.T, ipt, base4, base6 string) *lab {
+func newLab(t testing.TB, ipt, base4, base6 string) *lab {
 	t.Helper()
 	testlab.RequireRoot(t)
 	ip6t := "ip6" + strings.TrimPrefix(ipt, "ip")
@@ -149,12 +151,13 @@ func newLab(t *testing.T, ipt, base4, base6 string) *lab {
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
 	log.SetOutput(testWriter{t})
+	l.log = log
 	l.fw = New(Config{IPTables: ipt, IP6Tables: ip6t, Prefix: []string{"ip", "netns", "exec", l.host.Name}, Log: log})
 	return l
 }
 
 // testWriter sends log output to t.Log, so it shows only for failing tests.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
