@@ -109,31 +109,11 @@ func plan(fam family, want chainRules, cur map[string]*savedTable) (string, []st
 				}
 			}
 			for _, j := range def.jumps(fam) {
-				existing := tab.rules[j.from]
-				var ours, others []string
-				at := -1
-				for i, spec := range existing {
-					if targets(spec, def.name) {
-						ours = append(ours, spec)
-						at = i
-					} else {
-						others = append(others, spec)
-					}
+				d, i, diff := placeJump(j, def.name, tab.rules[j.from])
+				if diff != "" {
+					changed("%s", diff)
+					del, ins = append(del, d...), append(ins, i)
 				}
-				if len(ours) == 1 && ours[0] == j.spec && (!j.early || earlyOK(existing, at)) {
-					continue
-				}
-				changed("%s", jumpDiff(j, ours, existing, at))
-				for _, spec := range ours {
-					del = append(del, "-D "+j.from+" "+spec)
-				}
-				pos := 1
-				if j.early {
-					// Deletions run first, so count in the chain
-					// without weft's jumps.
-					pos += slices.Index(others, dockerUserJump) + 1
-				}
-				ins = append(ins, "-I "+j.from+" "+strconv.Itoa(pos)+" "+j.spec)
 			}
 		}
 		if len(decl)+len(del)+len(add)+len(ins)+len(drop) == 0 {
@@ -148,6 +128,36 @@ func plan(fam family, want chainRules, cur map[string]*savedTable) (string, []st
 		b.WriteString("COMMIT\n")
 	}
 	return b.String(), changes
+}
+
+// placeJump returns the commands that put the jump j to chain where it
+// belongs in existing (the rules of j.from): the deletions of weft's jumps
+// there and the insertion, with what was wrong; or diff "" when j is in
+// place.
+func placeJump(j jump, chain string, existing []string) (del []string, ins, diff string) {
+	var ours, others []string
+	at := -1
+	for i, spec := range existing {
+		if targets(spec, chain) {
+			ours = append(ours, spec)
+			at = i
+		} else {
+			others = append(others, spec)
+		}
+	}
+	if len(ours) == 1 && ours[0] == j.spec && (!j.early || earlyOK(existing, at)) {
+		return nil, "", ""
+	}
+	for _, spec := range ours {
+		del = append(del, "-D "+j.from+" "+spec)
+	}
+	pos := 1
+	if j.early {
+		// Deletions run first, so count in the chain without weft's
+		// jumps.
+		pos += slices.Index(others, dockerUserJump) + 1
+	}
+	return del, "-I " + j.from + " " + strconv.Itoa(pos) + " " + j.spec, jumpDiff(j, ours, existing, at)
 }
 
 // chainDiff says how a weft chain in the kernel (exists, have) differs from

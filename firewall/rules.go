@@ -138,7 +138,7 @@ type chainRules map[string][]string
 // expressions: the chain sees every bridged frame, and a match such as
 // addrtype (a route lookup) costs more than conntrack saves.
 func rulesFor(r Ruleset, fam family) chainRules {
-	var ingress, egress, dnat, post, notrack []string
+	var ingress, egress, post, notrack []string
 	for _, n := range r.Networks {
 		var subnets []netip.Prefix
 		for _, s := range n.Subnets {
@@ -149,70 +149,12 @@ func rulesFor(r Ruleset, fam family) chainRules {
 		if len(subnets) == 0 {
 			continue
 		}
-		br := n.Bridge
 		notrack = append(notrack, notrackRules(n, subnets, r.Ports)...)
-		icc := "DROP"
-		if n.ICC {
-			icc = "ACCEPT"
-		}
-		if n.Internal {
-			ingress = append(ingress,
-				fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
-				fmt.Sprintf("-o %s -j DROP", br),
-				fmt.Sprintf("-i %s -j DROP", br))
-			continue
-		}
-		// ICC first: frames between the network's own containers,
-		// the bulk of a vxlan network's traffic, are decided at once.
-		// No established flow can be among them when ICC drops.
-		ingress = append(ingress,
-			fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
-			fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br))
-		for _, p := range r.Ports {
-			if p.Bridge != br || familyOf(p.ContainerIP) != fam {
-				continue
-			}
-			// Only connections that came through WEFT-DNAT: a
-			// client that routes to the container's address
-			// directly (another network, a LAN host with a route)
-			// stays out, as for any other port. "! -i BR": the
-			// network's own containers are under the ICC rule.
-			ingress = append(ingress, fmt.Sprintf("-d %s ! -i %s -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT -j ACCEPT",
-				hostPrefix(p.ContainerIP), br, br, p.Proto, p.Proto, p.ContainerPort))
-		}
-		ingress = append(ingress, fmt.Sprintf("-o %s -j DROP", br))
-		egress = append(egress,
-			fmt.Sprintf("-i %s -o docker+ -m conntrack ! --ctstate DNAT -j DROP", br),
-			fmt.Sprintf("-i %s -o br-+ -m conntrack ! --ctstate DNAT -j DROP", br),
-			fmt.Sprintf("-i %s ! -o %s -j ACCEPT", br, br))
-		if n.Masquerade && fam == ipv4 {
-			for _, s := range subnets {
-				post = append(post, fmt.Sprintf("-s %s ! -o %s -j MASQUERADE", s, br))
-			}
-		}
-		if fam == ipv4 && slices.ContainsFunc(r.Ports, func(p PortMapping) bool { return p.Bridge == br && p.ContainerIP.Is4() }) {
-			// A host process reaching a published port through
-			// 127.0.0.1: the container could not answer 127.0.0.1.
-			post = append(post, fmt.Sprintf("-s 127.0.0.0/8 -o %s -j MASQUERADE", br))
-		}
+		in, eg, po := networkRules(n, subnets, r.Ports, fam)
+		ingress, egress, post = append(ingress, in...), append(egress, eg...), append(post, po...)
 	}
-	for _, p := range r.Ports {
-		if familyOf(p.ContainerIP) != fam {
-			continue
-		}
-		dst := ""
-		if p.HostIP.IsValid() {
-			dst = "-d " + hostPrefix(p.HostIP) + " "
-		}
-		// No "! -i BR": weft has no userland proxy, so a container
-		// reaching a published port of its own network (hairpin) is
-		// DNATed here too, and masqueraded below so the reply comes back
-		// through the host instead of going straight to the client.
-		dnat = append(dnat, fmt.Sprintf("%s-p %s -m %s --dport %d -j DNAT --to-destination %s",
-			dst, p.Proto, p.Proto, p.HostPort, netip.AddrPortFrom(p.ContainerIP, p.ContainerPort)))
-		post = append(post, fmt.Sprintf("-s %s -d %s -p %s -m %s --dport %d -j MASQUERADE",
-			hostPrefix(p.ContainerIP), hostPrefix(p.ContainerIP), p.Proto, p.Proto, p.ContainerPort))
-	}
+	dnat, hairpin := portRules(r.Ports, fam)
+	post = append(post, hairpin...)
 	out := chainRules{}
 	if rules := dedupe(append(ingress, egress...)); len(rules) > 0 {
 		out[ChainForward] = rules
@@ -231,6 +173,81 @@ func rulesFor(r Ruleset, fam family) chainRules {
 		out[ChainNotrack] = notrack
 	}
 	return out
+}
+
+// networkRules are one network's WEFT-FORWARD ingress and egress rules and
+// its WEFT-POSTROUTING masquerades, for the family of subnets (see
+// rulesFor).
+func networkRules(n Network, subnets []netip.Prefix, ports []PortMapping, fam family) (ingress, egress, post []string) {
+	br := n.Bridge
+	icc := "DROP"
+	if n.ICC {
+		icc = "ACCEPT"
+	}
+	if n.Internal {
+		ingress = append(ingress,
+			fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
+			fmt.Sprintf("-o %s -j DROP", br),
+			fmt.Sprintf("-i %s -j DROP", br))
+		return ingress, nil, nil
+	}
+	// ICC first: frames between the network's own containers, the bulk
+	// of a vxlan network's traffic, are decided at once. No established
+	// flow can be among them when ICC drops.
+	ingress = append(ingress,
+		fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
+		fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br))
+	for _, p := range ports {
+		if p.Bridge != br || familyOf(p.ContainerIP) != fam {
+			continue
+		}
+		// Only connections that came through WEFT-DNAT: a client that
+		// routes to the container's address directly (another network,
+		// a LAN host with a route) stays out, as for any other port.
+		// "! -i BR": the network's own containers are under the ICC
+		// rule.
+		ingress = append(ingress, fmt.Sprintf("-d %s ! -i %s -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT -j ACCEPT",
+			hostPrefix(p.ContainerIP), br, br, p.Proto, p.Proto, p.ContainerPort))
+	}
+	ingress = append(ingress, fmt.Sprintf("-o %s -j DROP", br))
+	egress = append(egress,
+		fmt.Sprintf("-i %s -o docker+ -m conntrack ! --ctstate DNAT -j DROP", br),
+		fmt.Sprintf("-i %s -o br-+ -m conntrack ! --ctstate DNAT -j DROP", br),
+		fmt.Sprintf("-i %s ! -o %s -j ACCEPT", br, br))
+	if n.Masquerade && fam == ipv4 {
+		for _, s := range subnets {
+			post = append(post, fmt.Sprintf("-s %s ! -o %s -j MASQUERADE", s, br))
+		}
+	}
+	if fam == ipv4 && slices.ContainsFunc(ports, func(p PortMapping) bool { return p.Bridge == br && p.ContainerIP.Is4() }) {
+		// A host process reaching a published port through 127.0.0.1:
+		// the container could not answer 127.0.0.1.
+		post = append(post, fmt.Sprintf("-s 127.0.0.0/8 -o %s -j MASQUERADE", br))
+	}
+	return ingress, egress, post
+}
+
+// portRules are the WEFT-DNAT rules and hairpin masquerades of the published
+// ports of the family (see rulesFor).
+func portRules(ports []PortMapping, fam family) (dnat, post []string) {
+	for _, p := range ports {
+		if familyOf(p.ContainerIP) != fam {
+			continue
+		}
+		dst := ""
+		if p.HostIP.IsValid() {
+			dst = "-d " + hostPrefix(p.HostIP) + " "
+		}
+		// No "! -i BR": weft has no userland proxy, so a container
+		// reaching a published port of its own network (hairpin) is
+		// DNATed here too, and masqueraded below so the reply comes back
+		// through the host instead of going straight to the client.
+		dnat = append(dnat, fmt.Sprintf("%s-p %s -m %s --dport %d -j DNAT --to-destination %s",
+			dst, p.Proto, p.Proto, p.HostPort, netip.AddrPortFrom(p.ContainerIP, p.ContainerPort)))
+		post = append(post, fmt.Sprintf("-s %s -d %s -p %s -m %s --dport %d -j MASQUERADE",
+			hostPrefix(p.ContainerIP), hostPrefix(p.ContainerIP), p.Proto, p.Proto, p.ContainerPort))
+	}
+	return dnat, post
 }
 
 // isolation turns WEFT-FORWARD's rules into WEFT-ISOLATION's, which drop in
