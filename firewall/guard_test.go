@@ -19,9 +19,11 @@ import (
 	"github.com/weftnet/weft/internal/nl"
 )
 
-// repairBudget is how soon weft must have its rules back after someone
-// changed them.
-const repairBudget = 2 * time.Second
+// comeBackWithin ends the wait for weft's rules after a change. The guard
+// is meant to have them back within two seconds, but a timed test does not
+// assert speed (a busy machine is slower): each repair's time is measured
+// and logged instead.
+const comeBackWithin = 30 * time.Second
 
 // guarded is a running Guard with what it reported.
 type guarded struct {
@@ -38,16 +40,19 @@ type timedRepair struct {
 }
 
 // startGuard runs the guard as the daemon does: with nf_tables notifications
-// from the host namespace where the backend sends them, and its default
-// periods (so a repair within the budget on the nft backend proves the
-// notifications work: the safety-net poll comes only every 30 s).
+// from the host namespace where the backend sends them, else polling every
+// second. With notifications the safety-net poll is turned off (the daemon
+// has one every 30 s), so that a repair on the nft backend proves the
+// notifications work.
 func (l *lab) startGuard() *guarded {
 	l.t.Helper()
 	g := &guarded{l: l, repairs: make(chan timedRepair, 16)}
 	l.log.AddHook(g)
 	ctx, cancel := context.WithCancel(context.Background())
 	var changes <-chan struct{}
+	var poll time.Duration
 	if strings.HasSuffix(l.ipt, "-nft") {
+		poll = 24 * time.Hour
 		var err error
 		if changes, err = nl.WatchNFTables(ctx, l.host.Path()); err != nil {
 			cancel()
@@ -57,7 +62,7 @@ func (l *lab) startGuard() *guarded {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		l.fw.Guard(ctx, GuardConfig{Changes: changes, Repaired: func(r Repair) { g.repairs <- timedRepair{r, time.Now()} }})
+		l.fw.Guard(ctx, GuardConfig{Changes: changes, Poll: poll, Repaired: func(r Repair) { g.repairs <- timedRepair{r, time.Now()} }})
 	}()
 	// Stopped before the lab's namespaces go, and before the test ends:
 	// the guard logs through t.Log.
@@ -90,7 +95,7 @@ func (g *guarded) disrupt(what, want string, change func()) time.Duration {
 	change()
 	end := time.Now()
 	var err error
-	for err = l.intact(); err != nil && time.Since(end) < 3*repairBudget; err = l.intact() {
+	for err = l.intact(); err != nil && time.Since(end) < comeBackWithin; err = l.intact() {
 		// Not faster: each look runs iptables-save twice, which
 		// would slow the guard down.
 		time.Sleep(200 * time.Millisecond)
@@ -119,9 +124,6 @@ func (g *guarded) disrupt(what, want string, change func()) time.Duration {
 	l.t.Logf("%s (took %s): weft's rules back %s after it (the guard took %s from the %s): %s",
 		what, end.Sub(start).Round(time.Millisecond), back.Round(time.Millisecond), r.Took.Round(time.Millisecond),
 		map[bool]string{true: "notification", false: "poll"}[strings.HasSuffix(l.ipt, "-nft")], strings.Join(r.Changes, "; "))
-	if back > repairBudget {
-		l.t.Errorf("after %s weft's rules took %s to come back, want at most %s", what, back.Round(time.Millisecond), repairBudget)
-	}
 	if r.Err != nil || !strings.Contains(strings.Join(r.Changes, "\n"), want) {
 		l.t.Errorf("after %s the guard reported %q (error %v), want a change containing %q", what, r.Changes, r.Err, want)
 	}
@@ -179,8 +181,8 @@ func (l *lab) intact() error {
 }
 
 // TestKernelGuard: whatever removes or moves weft's chains and jumps, the
-// guard puts them back within two seconds, says so in the log, and weft's
-// containers work again.
+// guard puts them back (meant within two seconds: the time is logged), says
+// so in the log, and weft's containers work again.
 func TestKernelGuard(t *testing.T) {
 	eachBackendOn(t, docker29Baseline, dockerBaseline6, func(t *testing.T, l *lab) {
 		s := newDockerScenario(l, "9090")
