@@ -40,14 +40,16 @@ type firewallChange struct {
 
 // firewallChanges are the changes guardScenario makes on a host with
 // Docker's firewall backend b, in order: the ones that need Docker's rules
-// come first.
-func firewallChanges(b string) []firewallChange {
+// come first. dockerChain is the chain of Docker's accepts that dockerd
+// jumps to from FORWARD right behind DOCKER-USER: DOCKER-FORWARD since
+// Docker 28, DOCKER-ISOLATION-STAGE-1 before.
+func firewallChanges(b, dockerChain string) []firewallChange {
 	var cs []firewallChange
 	if b == "iptables" {
 		cs = append(cs, firewallChange{
-			what:   "DOCKER-USER and DOCKER-FORWARD moved ahead of weft's jump",
-			script: "iptables -w -D FORWARD -j DOCKER-FORWARD && iptables -w -I FORWARD -j DOCKER-FORWARD && iptables -w -D FORWARD -j DOCKER-USER && iptables -w -I FORWARD -j DOCKER-USER",
-			logged: []string{"jump FORWARD -j WEFT-FORWARD is behind -j DOCKER-FORWARD"},
+			what:   "DOCKER-USER and " + dockerChain + " moved ahead of weft's jump",
+			script: fmt.Sprintf("iptables -w -D FORWARD -j %[1]s && iptables -w -I FORWARD -j %[1]s && iptables -w -D FORWARD -j DOCKER-USER && iptables -w -I FORWARD -j DOCKER-USER", dockerChain),
+			logged: []string{"jump FORWARD -j WEFT-FORWARD is behind -j " + dockerChain},
 		})
 	} else {
 		// This backend leaves iptables' FORWARD to weft.
@@ -93,7 +95,11 @@ func guardScenario(t *testing.T, h *lab.DockerHost, n int) {
 
 	var times []string
 	backend := cmp.Or(h.FirewallBackend(), "iptables")
-	for _, c := range firewallChanges(backend) {
+	dockerChain := "DOCKER-FORWARD"
+	if engineMajor(t, h) < 28 {
+		dockerChain = "DOCKER-ISOLATION-STAGE-1"
+	}
+	for _, c := range firewallChanges(backend, dockerChain) {
 		offset := hostLogSize(t, h)
 		if _, err := h.Run(ctx(t), "sh", "-c", c.script); err != nil {
 			t.Fatalf("%s on %s: %v", c.what, h.Name, err)
