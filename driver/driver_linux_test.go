@@ -218,6 +218,7 @@ func TestRestoreAfterReboot(t *testing.T) {
 	h.ns.MustRun(t, "ip", "link", "del", "wf-aaaaaaaaaaaa")
 	h.ns.MustRun(t, "ip", "link", "del", hostVeth)
 	h.ns.MustRun(t, "iptables", "-F", "WEFT-FORWARD")
+	h.ns.MustRun(t, "iptables", "-t", "mangle", "-F", "WEFT-ISOLATION")
 	h.ns.MustRun(t, "ip", "link", "add", "wf-leftover", "type", "bridge")
 	h.ns.MustRun(t, "ip", "link", "set", "wf-leftover", "alias", "weft:"+h.d.store.Instance())
 	h.restart(t)

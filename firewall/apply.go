@@ -22,9 +22,9 @@ const cmdTimeout = time.Minute
 // again and planning again fixes that.
 const attempts = 3
 
-// apply makes the kernel match r, which must be normalized. Callers hold
-// f.mu.
-func (f *Firewall) apply(r Ruleset) error {
+// apply makes the kernel match r, which must be normalized, and returns
+// what it changed (see plan). Callers hold f.mu.
+func (f *Firewall) apply(r Ruleset) ([]string, error) {
 	want := [2]chainRules{rulesFor(r, ipv4), rulesFor(r, ipv6)}
 	// Check that the commands exist before changing anything, so that a
 	// missing ip6tables does not leave the IPv4 half applied.
@@ -34,59 +34,83 @@ func (f *Firewall) apply(r Ruleset) error {
 			continue
 		}
 		if len(want[fam]) > 0 {
-			return fmt.Errorf("%s, but %s is not installed (%s or %s not found in PATH)",
+			return nil, fmt.Errorf("%s, but %s is not installed (%s or %s not found in PATH)",
 				needer(r, fam), f.tool(fam), f.tool(fam)+"-save", f.tool(fam)+"-restore")
 		}
 		// Nothing wanted and no command: nothing can be there to remove.
 		skip[fam] = true
 	}
-	for _, fam := range []family{ipv4, ipv6} {
-		if len(want[fam][ChainNotrack]) > 0 && !f.notrackUsable(fam) {
-			// Only a saving: without it everything is tracked.
-			f.log.Debugf("%s cannot use -j CT --notrack in the raw table: container traffic stays tracked", f.tool(fam))
-			delete(want[fam], ChainNotrack)
-		}
-	}
-	if len(want[ipv6][ChainDNAT]) > 0 && !f.tableUsable(ipv6, "nat") {
-		// IPv6 nat holds nothing but port mappings (DNAT and their
-		// hairpin masquerade): IPv6 is never masqueraded.
-		f.log.Debugf("%s nat table does not work: skipping IPv6 port mappings", f.cfg.IP6Tables)
-		delete(want[ipv6], ChainDNAT)
-		delete(want[ipv6], ChainPostrouting)
-	}
+	var changes []string
 	for _, fam := range []family{ipv4, ipv6} {
 		if skip[fam] {
 			continue
 		}
-		if err := f.applyFamily(fam, want[fam], r); err != nil {
-			return err
+		c, err := f.applyFamily(fam, want[fam], r)
+		changes = append(changes, c...)
+		if err != nil {
+			return changes, err
 		}
 	}
-	return nil
+	f.last = &r
+	return changes, nil
 }
 
-// applyFamily brings one family's tables to want, plus the rules r keeps.
-func (f *Firewall) applyFamily(fam family, want chainRules, r Ruleset) error {
+// applyFamily brings one family's tables to want, plus the rules r keeps,
+// and returns what it changed (or, with an error, what it meant to change).
+func (f *Firewall) applyFamily(fam family, want chainRules, r Ruleset) ([]string, error) {
 	tool := f.tool(fam)
 	var lastErr error
+	var changes []string
 	for range attempts {
 		saved, err := f.run("", tool+"-save")
 		if err != nil {
-			return fmt.Errorf("read %s rules: %w", tool, err)
+			return nil, fmt.Errorf("read %s rules: %w", tool, err)
 		}
 		cur := parseSave(saved)
-		text := plan(fam, withKept(want, r, cur), cur)
+		var text string
+		text, changes = plan(fam, f.supported(fam, withKept(want, r, cur)), cur)
 		if text == "" {
-			return nil
+			return nil, nil
 		}
 		f.log.Debugf("%s-restore --noflush input:\n%s", tool, text)
 		f.restores++
 		if _, lastErr = f.run(text, tool+"-restore", "--noflush", "-w"); lastErr == nil {
-			return nil
+			return changes, nil
 		}
 		f.log.Debugf("%s-restore failed, reading the tables again: %v", tool, lastErr)
 	}
-	return fmt.Errorf("apply %s rules: %w", tool, lastErr)
+	return changes, fmt.Errorf("apply %s rules: %w", tool, lastErr)
+}
+
+// supported returns want without the chains of optional features that this
+// kernel or iptables lacks.
+func (f *Firewall) supported(fam family, want chainRules) chainRules {
+	out := chainRules{}
+	for chain, rules := range want {
+		out[chain] = rules
+	}
+	if len(out[ChainNotrack]) > 0 && !f.notrackUsable(fam) {
+		// Only a saving: without it everything is tracked.
+		f.log.Debugf("%s cannot use -j CT --notrack in the raw table: container traffic stays tracked", f.tool(fam))
+		delete(out, ChainNotrack)
+	}
+	if fam == ipv6 && len(out[ChainDNAT]) > 0 && !f.tableUsable(ipv6, "nat") {
+		// IPv6 nat holds nothing but port mappings (DNAT and their
+		// hairpin masquerade): IPv6 is never masqueraded.
+		f.log.Debugf("%s nat table does not work: skipping IPv6 port mappings", f.cfg.IP6Tables)
+		delete(out, ChainDNAT)
+		delete(out, ChainPostrouting)
+	}
+	if len(out[ChainIsolation]) > 0 && !f.tableUsable(fam, "mangle") {
+		if !f.noMangle[fam] {
+			f.noMangle[fam] = true
+			f.log.Warnf("%s mangle table does not work (legacy iptables needs the %s module): "+
+				"the isolation of weft's networks now depends on weft's jump staying ahead of Docker's in FORWARD, "+
+				"which weft's firewall guard restores when Docker moves it", f.tool(fam), map[family]string{ipv4: "iptable_mangle", ipv6: "ip6table_mangle"}[fam])
+		}
+		delete(out, ChainIsolation)
+	}
+	return out
 }
 
 // tool is the iptables command of a family.

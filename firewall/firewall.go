@@ -9,6 +9,7 @@
 //
 //	filter WEFT-FORWARD      FORWARD -j WEFT-FORWARD (first, or right after
 //	                         Docker's DOCKER-USER jump)
+//	mangle WEFT-ISOLATION    FORWARD -j WEFT-ISOLATION (first)
 //	nat    WEFT-DNAT         PREROUTING -m addrtype --dst-type LOCAL -j WEFT-DNAT
 //	                         OUTPUT -m addrtype --dst-type LOCAL -j WEFT-DNAT
 //	nat    WEFT-POSTROUTING  POSTROUTING -j WEFT-POSTROUTING
@@ -28,6 +29,23 @@
 // WEFT-FORWARD holds every network's ingress rules (traffic leaving the host
 // through the bridge: -o BR) before any network's egress accept (-i BR), so
 // the egress accept of one network can never let traffic into another one.
+//
+// Isolation does not hang on where weft's jump sits in filter FORWARD, a
+// chain Docker writes too: dockerd 28 and later put their own jump (whose
+// chains accept everything leaving a Docker bridge) back on top at every
+// start, and 20.10 inserts a new network's accepts on top. A packet is
+// dropped if any chain hooked into the kernel drops it, whatever another
+// one accepted; so WEFT-ISOLATION, in mangle FORWARD, which runs before
+// filter FORWARD and which Docker does not write to, drops everything
+// WEFT-FORWARD drops. The same holds beside Docker's nftables backend,
+// whose own table accepts at the same hook. WEFT-FORWARD is still needed
+// for its accepts (Docker sets the FORWARD policy to DROP) and keeps its
+// drops for hosts whose kernel has no mangle table. A user's DOCKER-USER
+// rule can therefore still cut a weft network off, but no longer open it.
+//
+// Guard puts weft's chains and jumps back within a second or two when
+// someone else changes them (a dockerd restart, a firewalld reload,
+// iptables -F, nft flush ruleset).
 //
 // WEFT-NOTRACK keeps frames bridged between two containers of one network
 // out of conntrack, which Docker's overlay gets for free by keeping its
@@ -75,6 +93,9 @@ const (
 	// ChainNotrack (raw) exempts traffic between the containers of a
 	// network from connection tracking.
 	ChainNotrack = "WEFT-NOTRACK"
+	// ChainIsolation (mangle) drops what ChainForward drops, before any
+	// filter rule can accept it: see the package documentation.
+	ChainIsolation = "WEFT-ISOLATION"
 )
 
 // Error classes. Every error Validate (and so Apply) returns for a bad
@@ -196,6 +217,12 @@ type Firewall struct {
 	// restores counts iptables-restore runs; tests use it to prove that an
 	// Apply with nothing to change runs none.
 	restores int
+	// noMangle records, by family, that the missing mangle table was
+	// reported.
+	noMangle [2]bool
+	// last is the Ruleset of the last Apply that succeeded (nil before
+	// the first): what Guard puts back.
+	last *Ruleset
 }
 
 // New returns a Firewall running the commands cfg names.
@@ -229,7 +256,8 @@ func (f *Firewall) Apply(r Ruleset) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.apply(n)
+	_, err = f.apply(n)
+	return err
 }
 
 // Teardown removes every weft chain and every jump into them, in iptables and
@@ -238,7 +266,7 @@ func (f *Firewall) Apply(r Ruleset) error {
 func (f *Firewall) Teardown() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.apply(Ruleset{}); err != nil {
+	if _, err := f.apply(Ruleset{}); err != nil {
 		return fmt.Errorf("remove weft firewall rules: %w", err)
 	}
 	return nil

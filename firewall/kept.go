@@ -17,7 +17,9 @@ func keptRules(r Ruleset, cur map[string]*savedTable) (ingress []string, other c
 	}
 	for _, def := range chainDefs {
 		tab := cur[def.table]
-		if tab == nil {
+		if tab == nil || def.name == ChainIsolation {
+			// WEFT-ISOLATION is derived from WEFT-FORWARD (see
+			// withKept), also for bridges of a weft that had none.
 			continue
 		}
 		for _, spec := range tab.rules[def.name] {
@@ -53,6 +55,9 @@ func withKept(want chainRules, r Ruleset, cur map[string]*savedTable) chainRules
 	}
 	for chain, rules := range other {
 		out[chain] = dedupe(append(append([]string(nil), out[chain]...), rules...))
+	}
+	if len(out[ChainForward]) > 0 {
+		out[ChainIsolation] = isolation(out[ChainForward])
 	}
 	return out
 }

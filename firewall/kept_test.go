@@ -61,6 +61,12 @@ COMMIT
 	if p := got[ChainPostrouting]; len(p) != 2 {
 		t.Errorf("WEFT-POSTROUTING = %q, want the kept masquerade and hairpin rules", p)
 	}
+	// WEFT-ISOLATION follows the merged WEFT-FORWARD, so a bridge kept
+	// from a weft that had no such chain is isolated there too.
+	if iso := got[ChainIsolation]; !slices.Equal(iso, isolation(fwd)) || !slices.Contains(iso, "-o wf-old -j DROP") ||
+		!slices.Contains(iso, "-o wf-new -j DROP") || slices.Contains(iso, "-i wf-old ! -o wf-old -j ACCEPT") {
+		t.Errorf("WEFT-ISOLATION = %q, want the isolation rules of the kept and the wanted network", iso)
+	}
 	// Without kept networks, nothing of the kernel's is carried over.
 	r.Kept = nil
 	n, _ = r.normalize()

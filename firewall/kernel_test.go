@@ -284,12 +284,13 @@ func TestKernelLifecycle(t *testing.T) {
 			t.Errorf("second Apply changed the tables:\n%s\n%s", s4, s6)
 		}
 
-		// Someone inserts a rule at the top: weft's jump moves back first.
-		l.host.MustRun(t, l.ipt, "-w", "-I", "FORWARD", "-s", "192.0.2.1/32", "-j", "DROP")
+		// Someone inserts a rule between DOCKER-USER and weft's jump:
+		// weft's jump moves back behind DOCKER-USER.
+		l.host.MustRun(t, l.ipt, "-w", "-I", "FORWARD", "2", "-s", "192.0.2.1/32", "-j", "DROP")
 		l.apply(full)
 		fwd = l.chain(l.ipt, "filter", "FORWARD")
-		if fwd[0] != "-A FORWARD -j WEFT-FORWARD" || strings.Count(strings.Join(fwd, "\n"), "WEFT-FORWARD") != 1 {
-			t.Errorf("FORWARD after a rule was inserted on top:\n%s", strings.Join(fwd, "\n"))
+		if fwd[1] != "-A FORWARD -j WEFT-FORWARD" || strings.Count(strings.Join(fwd, "\n"), "WEFT-FORWARD") != 1 {
+			t.Errorf("FORWARD after a rule was inserted above weft's jump:\n%s", strings.Join(fwd, "\n"))
 		}
 		// dockerd restarts and puts DOCKER-USER back on top: fine as is.
 		l.host.MustRun(t, l.ipt, "-w", "-D", "FORWARD", "-j", "DOCKER-USER")

@@ -97,26 +97,34 @@ COMMIT
 `
 
 type lab struct {
-	t          *testing.T
+	t          testing.TB
 	ipt, ip6t  string
 	host, ext  *testlab.NS
 	fw         *Firewall
+	log        *logrus.Logger // fw's
+	checker    *Firewall      // see intact
 	containers int
 }
 
 // eachBackend runs body, in parallel, once per iptables backend, each in its
-// own lab.
+// own lab firewalled as Docker 20.10 leaves a host.
 func eachBackend(t *testing.T, body func(t *testing.T, l *lab)) {
+	eachBackendOn(t, dockerBaseline, dockerBaseline6, body)
+}
+
+// eachBackendOn is eachBackend on a host whose iptables and ip6tables start
+// with base4 and base6 ("": nothing).
+func eachBackendOn(t *testing.T, base4, base6 string, body func(t *testing.T, l *lab)) {
 	t.Parallel()
 	for _, b := range backends {
 		t.Run(strings.TrimPrefix(b, "iptables-"), func(t *testing.T) {
 			t.Parallel()
-			body(t, newLab(t, b))
+			body(t, newLab(t, b, base4, base6))
 		})
 	}
 }
 
-func newLab(t *testing.T, ipt string) *lab {
+func newLab(t testing.TB, ipt, base4, base6 string) *lab {
 	t.Helper()
 	testlab.RequireRoot(t)
 	ip6t := "ip6" + strings.TrimPrefix(ipt, "ip")
@@ -127,8 +135,12 @@ func newLab(t *testing.T, ipt string) *lab {
 	// br_netfilter's switches are per network namespace on this kernel.
 	l.host.MustRun(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
 		"net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1")
-	l.restore(ipt, dockerBaseline)
-	l.restore(ip6t, dockerBaseline6)
+	if base4 != "" {
+		l.restore(ipt, base4)
+	}
+	if base6 != "" {
+		l.restore(ip6t, base6)
+	}
 
 	testlab.Wire(t, l.host, "wext", l.ext, "eth0")
 	l.host.MustRun(t, "ip", "addr", "add", hostIP+"/24", "dev", "wext")
@@ -139,12 +151,13 @@ func newLab(t *testing.T, ipt string) *lab {
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
 	log.SetOutput(testWriter{t})
+	l.log = log
 	l.fw = New(Config{IPTables: ipt, IP6Tables: ip6t, Prefix: []string{"ip", "netns", "exec", l.host.Name}, Log: log})
 	return l
 }
 
 // testWriter sends log output to t.Log, so it shows only for failing tests.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // family is an address family: which of iptables and ip6tables a rule is for.
@@ -41,8 +42,8 @@ type jump struct {
 	// spec is the rule as iptables-save prints it, after "-A <from> ": Apply
 	// compares it with what the kernel holds, so it must be canonical.
 	spec string
-	// early asks for the jump to come before every other rule of the chain,
-	// except Docker's DOCKER-USER jump (see earlyOK).
+	// early asks for the jump to come first in the chain, or right behind
+	// Docker's DOCKER-USER jump if there is one (see earlyOK).
 	early bool
 }
 
@@ -50,10 +51,16 @@ type jump struct {
 // table. It is the single place where jumps are defined.
 var chainDefs = []chainDef{
 	{table: "filter", name: ChainForward, jumps: func(family) []jump {
-		// First: weft must see its bridges' traffic before Docker's
-		// rules do (Docker accepts "-i docker0 ! -o docker0", which
-		// would let Docker's containers into weft's networks).
+		// First, so that weft's accepts come before Docker's drops and
+		// the FORWARD policy. Isolation does not hang on it: that is
+		// WEFT-ISOLATION's job.
 		return []jump{{from: "FORWARD", spec: "-j " + ChainForward, early: true}}
+	}},
+	{table: "mangle", name: ChainIsolation, jumps: func(family) []jump {
+		// First too: the chain only drops and returns, so it changes
+		// nothing for the rules behind it, and a rule above it that
+		// accepts would skip it.
+		return []jump{{from: "FORWARD", spec: "-j " + ChainIsolation, early: true}}
 	}},
 	{table: "nat", name: ChainDNAT, jumps: func(fam family) []jump {
 		// IPv4 loopback is not excluded: weft has no userland proxy, so
@@ -83,7 +90,7 @@ var chainDefs = []chainDef{
 }
 
 // tables lists the tables weft writes to, in the order they are committed.
-var tables = []string{"filter", "nat", "raw"}
+var tables = []string{"filter", "mangle", "nat", "raw"}
 
 // chainRules maps a weft chain's name to its rules, each as iptables-save
 // prints it after "-A <chain> ". A chain with no rules must not exist.
@@ -112,6 +119,9 @@ type chainRules map[string][]string
 // conntrack says the packet was DNATed: a Docker container's port published
 // on the host stays reachable, as it is from a Docker network.
 //
+// mangle WEFT-ISOLATION repeats WEFT-FORWARD's decisions, with RETURN for
+// ACCEPT and without the egress accepts (see isolation).
+//
 // nat, per published port of the family, and per network:
 //
 //	WEFT-DNAT         [-d HOSTIP] -p P -m P --dport HP -j DNAT --to-destination CIP:CP   (not routed)
@@ -129,7 +139,7 @@ type chainRules map[string][]string
 // expressions: the chain sees every bridged frame, and a match such as
 // addrtype (a route lookup) costs more than conntrack saves.
 func rulesFor(r Ruleset, fam family) chainRules {
-	var ingress, egress, dnat, post, notrack []string
+	var ingress, egress, post, notrack []string
 	for _, n := range r.Networks {
 		var subnets []netip.Prefix
 		for _, s := range n.Subnets {
@@ -140,39 +150,73 @@ func rulesFor(r Ruleset, fam family) chainRules {
 		if len(subnets) == 0 {
 			continue
 		}
-		br := n.Bridge
 		notrack = append(notrack, notrackRules(n, subnets, r.Ports)...)
-		icc := "DROP"
-		if n.ICC {
-			icc = "ACCEPT"
-		}
-		if n.Internal {
-			ingress = append(ingress,
-				fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
-				fmt.Sprintf("-o %s -j DROP", br),
-				fmt.Sprintf("-i %s -j DROP", br))
-			continue
-		}
-		// ICC first: frames between the network's own containers,
-		// the bulk of a vxlan network's traffic, are decided at once.
-		// No established flow can be among them when ICC drops.
+		in, eg, po := networkRules(n, subnets, r.Ports, fam)
+		ingress, egress, post = append(ingress, in...), append(egress, eg...), append(post, po...)
+	}
+	dnat, hairpin := portRules(r.Networks, r.Ports, fam)
+	post = append(post, hairpin...)
+	out := chainRules{}
+	if rules := dedupe(append(ingress, egress...)); len(rules) > 0 {
+		out[ChainForward] = rules
+		out[ChainIsolation] = isolation(rules)
+	}
+	if len(dnat) > 0 {
+		out[ChainDNAT] = dnat
+	}
+	if post = dedupe(post); len(post) > 0 {
+		out[ChainPostrouting] = post
+	}
+	if fam == ipv4 && len(r.Encrypted) > 0 {
+		out[ChainInput] = encryptedRules(r.Encrypted)
+	}
+	if notrack = dedupe(notrack); len(notrack) > 0 {
+		out[ChainNotrack] = notrack
+	}
+	return out
+}
+
+// networkRules are one network's WEFT-FORWARD ingress and egress rules and
+// its WEFT-POSTROUTING masquerades, for the family of subnets (see
+// rulesFor).
+func networkRules(n Network, subnets []netip.Prefix, ports []PortMapping, fam family) (ingress, egress, post []string) {
+	br := n.Bridge
+	icc := "DROP"
+	if n.ICC {
+		icc = "ACCEPT"
+	}
+	if n.Internal {
 		ingress = append(ingress,
 			fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
-			fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br))
-		ingress = append(ingress, publishedRules(n, fam, r.Ports)...)
-		egress = append(egress,
-			fmt.Sprintf("-i %s -o docker+ -m conntrack ! --ctstate DNAT -j DROP", br),
-			fmt.Sprintf("-i %s -o br-+ -m conntrack ! --ctstate DNAT -j DROP", br),
-			fmt.Sprintf("-i %s ! -o %s -j ACCEPT", br, br))
-		post = append(post, outboundRules(n, fam, subnets)...)
-		if fam == ipv4 && slices.ContainsFunc(r.Ports, func(p PortMapping) bool { return p.Bridge == br && p.ContainerIP.Is4() }) {
-			// A host process reaching a published port through
-			// 127.0.0.1: the container could not answer 127.0.0.1.
-			post = append(post, fmt.Sprintf("-s 127.0.0.0/8 -o %s -j MASQUERADE", br))
-		}
+			fmt.Sprintf("-o %s -j DROP", br),
+			fmt.Sprintf("-i %s -j DROP", br))
+		return ingress, nil, nil
 	}
-	for _, p := range r.Ports {
-		if familyOf(p.ContainerIP) != fam || routedPort(r.Networks, p) {
+	// ICC first: frames between the network's own containers, the bulk
+	// of a vxlan network's traffic, are decided at once. No established
+	// flow can be among them when ICC drops.
+	ingress = append(ingress,
+		fmt.Sprintf("-i %s -o %s -j %s", br, br, icc),
+		fmt.Sprintf("-o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", br))
+	ingress = append(ingress, publishedRules(n, fam, ports)...)
+	egress = append(egress,
+		fmt.Sprintf("-i %s -o docker+ -m conntrack ! --ctstate DNAT -j DROP", br),
+		fmt.Sprintf("-i %s -o br-+ -m conntrack ! --ctstate DNAT -j DROP", br),
+		fmt.Sprintf("-i %s ! -o %s -j ACCEPT", br, br))
+	post = append(post, outboundRules(n, fam, subnets)...)
+	if fam == ipv4 && slices.ContainsFunc(ports, func(p PortMapping) bool { return p.Bridge == br && p.ContainerIP.Is4() }) {
+		// A host process reaching a published port through 127.0.0.1:
+		// the container could not answer 127.0.0.1.
+		post = append(post, fmt.Sprintf("-s 127.0.0.0/8 -o %s -j MASQUERADE", br))
+	}
+	return ingress, egress, post
+}
+
+// portRules are the WEFT-DNAT rules and hairpin masquerades of the published
+// ports of the family (see rulesFor); a routed network's ports get none.
+func portRules(nets []Network, ports []PortMapping, fam family) (dnat, post []string) {
+	for _, p := range ports {
+		if familyOf(p.ContainerIP) != fam || routedPort(nets, p) {
 			continue
 		}
 		dst := ""
@@ -188,21 +232,31 @@ func rulesFor(r Ruleset, fam family) chainRules {
 		post = append(post, fmt.Sprintf("-s %s -d %s -p %s -m %s --dport %d -j MASQUERADE",
 			hostPrefix(p.ContainerIP), hostPrefix(p.ContainerIP), p.Proto, p.Proto, p.ContainerPort))
 	}
-	out := chainRules{}
-	if rules := dedupe(append(ingress, egress...)); len(rules) > 0 {
-		out[ChainForward] = rules
-	}
-	if len(dnat) > 0 {
-		out[ChainDNAT] = dnat
-	}
-	if post = dedupe(post); len(post) > 0 {
-		out[ChainPostrouting] = post
-	}
-	if fam == ipv4 && len(r.Encrypted) > 0 {
-		out[ChainInput] = encryptedRules(r.Encrypted)
-	}
-	if notrack = dedupe(notrack); len(notrack) > 0 {
-		out[ChainNotrack] = notrack
+	return dnat, post
+}
+
+// isolation turns WEFT-FORWARD's rules into WEFT-ISOLATION's, which drop in
+// mangle FORWARD what WEFT-FORWARD drops in filter FORWARD. A packet is
+// dropped if any hooked chain drops it, whatever another one accepted, and
+// mangle comes before filter: so the isolation holds whatever others put
+// above weft's jump in filter FORWARD (dockerd 28 and later put their
+// DOCKER-FORWARD jump, with its accepts, back on top at every start; 20.10
+// inserts a new network's accepts on top) and whatever order two base
+// chains of one priority run in (Docker's nftables backend accepts in its own
+// table). An ACCEPT becomes RETURN: in mangle it would skip the host's own
+// rules behind the jump (TCPMSS clamping, marks) and decide nothing. The
+// egress accepts ("-i BR ! -o BR") go: after every ingress rule a RETURN
+// there changes nothing.
+func isolation(forward []string) []string {
+	var out []string
+	for _, r := range forward {
+		spec, accept := strings.CutSuffix(r, " -j ACCEPT")
+		switch {
+		case !accept:
+			out = append(out, r)
+		case !strings.Contains(spec, "! -o "):
+			out = append(out, spec+" -j RETURN")
+		}
 	}
 	return out
 }

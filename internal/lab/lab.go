@@ -559,7 +559,7 @@ func (l *Lab) AddDockerHosts(names ...string) ([]*DockerHost, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], errs[i] = l.addDockerHost(n, addrs[i])
+			out[i], errs[i] = l.addDockerHost(n, addrs[i], "")
 		}()
 	}
 	wg.Wait()
