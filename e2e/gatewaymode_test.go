@@ -16,22 +16,11 @@ import (
 // Docker's bridge from 28). Subnets 10.50-10.60 (weft) and 10.150-10.160
 // (Docker's bridge).
 
-// engineMajor is the major version of the engine under test.
-func engineMajor(t *testing.T) int {
-	t.Helper()
-	v := docker(t, host, "version", "-f", "{{.Server.Version}}")
-	major, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
-	if err != nil {
-		t.Fatalf("engine version %q: %v", v, err)
-	}
-	return major
-}
-
 // requireEngine skips a test of a feature the engine under test is too old
 // for (the suite also runs on Debian's Docker 20.10).
 func requireEngine(t *testing.T, major int, feature string) {
 	t.Helper()
-	if got := engineMajor(t); got < major {
+	if got := engineMajor(t, host); got < major {
 		t.Skipf("%s needs Docker %d or later; this engine is %d", feature, major, got)
 	}
 }
@@ -66,11 +55,11 @@ func webTwoPorts(t *testing.T, name, net string, hostPort int, extra ...string) 
 	return containerIP(t, host, name)
 }
 
-// httpFrom asks addr:port from lab host h: "served" when the web server
+// httpFromHost asks addr:port from lab host h: "served" when the web server
 // answered, "timeout" when nothing answered (a firewall dropped it),
 // "refused" when the host answered no one listens. Anything else fails
 // the test: it would prove nothing either way.
-func httpFrom(t *testing.T, h *lab.Host, addr string, port int) string {
+func httpFromHost(t *testing.T, h *lab.Host, addr string, port int) string {
 	t.Helper()
 	out, err := h.Run(ctx(t), "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 3 %s %d`, addr, port))
 	switch {
@@ -87,7 +76,7 @@ func httpFrom(t *testing.T, h *lab.Host, addr string, port int) string {
 
 func wantHTTP(t *testing.T, h *lab.Host, addr string, port int, want ...string) {
 	t.Helper()
-	if got := httpFrom(t, h, addr, port); !strings.Contains(strings.Join(want, " "), got) {
+	if got := httpFromHost(t, h, addr, port); !strings.Contains(strings.Join(want, " "), got) {
 		t.Errorf("http %s:%d from %s: %s, want %s", addr, port, h.Name, got, strings.Join(want, " or "))
 	}
 }
@@ -189,7 +178,7 @@ func TestGatewayModeIsolated(t *testing.T) {
 			gateway := func(n string) string {
 				return docker(t, host, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", n)
 			}
-			if gw, plainGW := gateway(net), gateway(plain); engineMajor(t) >= 28 && (gw != "" || plainGW != d.gateway(54)) {
+			if gw, plainGW := gateway(net), gateway(plain); engineMajor(t, host) >= 28 && (gw != "" || plainGW != d.gateway(54)) {
 				t.Errorf("gateways: isolated %q, want none; plain internal %q, want %s", gw, plainGW, d.gateway(54))
 			}
 			reaches(t, net+"-a", net+"-b")
@@ -364,7 +353,7 @@ func TestBadGatewayOptions(t *testing.T) {
 	}
 	net := netName(t, "ok")
 	network(t, net, "--subnet", "10.99.0.0/24")
-	if engineMajor(t) < 29 {
+	if engineMajor(t, host) < 29 {
 		return // only Docker 29+ passes the interface name on
 	}
 	before = hostState(t)
