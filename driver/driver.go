@@ -60,7 +60,10 @@ type Config struct {
 	Firewall Firewall
 	Sysctls  Sysctls
 	Pools    Pools // nil: no checks against weft's IPAM
-	Log      logrus.FieldLogger
+	// Proxies serves host IPv6 ports of containers without IPv6; nil: no
+	// such ports, as Docker with --userland-proxy=false.
+	Proxies Proxies
+	Log     logrus.FieldLogger
 }
 
 // Driver is weft's network driver. Its methods are safe for concurrent use.
@@ -70,6 +73,7 @@ type Driver struct {
 	fw      Firewall
 	sysctls Sysctls
 	pools   Pools
+	proxies Proxies
 	log     logrus.FieldLogger
 
 	// mu serialises every change of networks, endpoints and the kernel state
@@ -89,6 +93,7 @@ func New(cfg Config) (*Driver, error) {
 		fw:        cfg.Firewall,
 		sysctls:   cfg.Sysctls,
 		pools:     cfg.Pools,
+		proxies:   cfg.Proxies,
 		log:       cfg.Log,
 		networks:  map[string]*Network{},
 		endpoints: map[string]*Endpoint{},

@@ -33,7 +33,9 @@ func (d *Driver) ruleset() firewall.Ruleset {
 			continue
 		}
 		for _, p := range ep.Ports {
-			rs.Ports = append(rs.Ports, p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()))
+			if m, ok := p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()); ok {
+				rs.Ports = append(rs.Ports, m)
+			}
 		}
 	}
 	return rs
@@ -43,7 +45,13 @@ func (d *Driver) ruleset() firewall.Ruleset {
 func (d *Driver) applyFirewall() error {
 	rs := d.ruleset()
 	rs.Kept = d.keptNetworks()
-	return d.fw.Apply(rs)
+	if err := d.fw.Apply(rs); err != nil {
+		return err
+	}
+	if d.proxies == nil {
+		return nil
+	}
+	return d.proxies.Sync(d.forwards())
 }
 
 // keptNetworks finds the bridges weft made under an earlier state database

@@ -6,68 +6,100 @@ import (
 	"github.com/weftnet/weft/portmap"
 )
 
+// Proxies runs the user-space proxies of published ports (a host IPv6 port
+// of a container without IPv6); *portmap.Proxies implements it.
+type Proxies interface {
+	Sync([]portmap.Forward) error
+}
+
 // ProgramExternalConnectivity publishes the container's ports (docker run
-// -p). dockerd calls it for the endpoint that is the container's gateway.
-// requested is nil when dockerd sent no port map, which changes nothing; an
-// empty list withdraws what the endpoint published.
-func (d *Driver) ProgramExternalConnectivity(_, endpointID string, requested []PortBinding) error {
-	if requested == nil {
+// -p). dockerd calls it for each endpoint that is one of the container's
+// gateways (IPv4 and IPv6 may be two endpoints, Docker 28+); portmap.Publish
+// works out which families this one serves.
+func (d *Driver) ProgramExternalConnectivity(_, endpointID string, c Connectivity) error {
+	if c.Ports == nil {
 		return nil
 	}
-	if err := portmap.Check(requested); err != nil {
+	if err := portmap.Check(c.Ports); err != nil {
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(requested) == 0 {
+	ep, ok := d.endpoints[endpointID]
+	if len(c.Ports) == 0 && (!ok || len(ep.Ports) == 0) {
 		// dockerd sends an empty list for every container without -p: with
 		// nothing published before either, there is nothing to change, and
 		// skipping the rule check and the store write saves ~5 ms per start.
-		if ep := d.endpoints[endpointID]; ep == nil || len(ep.Ports) == 0 {
-			return nil
-		}
+		return nil
 	}
-	ep, ok := d.endpoints[endpointID]
 	if !ok {
 		return errdefs.Errorf(ErrNotFound, "endpoint %s is not known to weft", ifname.ShortID(endpointID))
 	}
 	n := d.networks[ep.NetworkID]
-	log := d.epLog(ep.NetworkID, ep.ID)
 	if n == nil || n.Config.Internal || bridgeOf(n) == nil {
 		// Docker publishes nothing from internal networks, nor from macvlan
 		// and ipvlan ones, whose containers are on the LAN themselves.
 		return nil
 	}
-	binding := bridgeOf(n).Options.HostBindingIPv4
-	var bound []PortBinding
-	for _, b := range requested {
-		if b.HostIP == "" && binding.IsValid() {
-			b.HostIP = binding.String()
+	req := portmap.Request{
+		Ports: c.Ports, NoProxy6to4: c.NoProxy6to4, Current: ep.Ports,
+		Endpoint: portmap.Endpoint{
+			IPv4: ep.IPv4.IsValid(), IPv6: ep.IPv6.IsValid(),
+			Proxy6to4: d.proxies != nil, Default: bridgeOf(n).Options.HostBindingIPv4,
+		},
+	}
+	var siblings []*Endpoint // the container's other endpoints
+	for id, other := range d.endpoints {
+		switch {
+		case id == ep.ID:
+		case ep.Sandbox != "" && other.Sandbox == ep.Sandbox:
+			siblings = append(siblings, other)
+			req.Siblings = append(req.Siblings, other.Ports)
+		default:
+			req.Taken = append(req.Taken, other.Ports...)
 		}
-		if hostIP := b.HostAddr(); hostIP.Is6() && !ep.IPv6.IsValid() || hostIP.Is4() && !ep.IPv4.IsValid() {
-			log.WithField("port", b.String()).Info("skipping a published port of an address family the container does not have")
-			continue
+	}
+	plan, err := portmap.Publish(req)
+	if err != nil {
+		return err
+	}
+	log := d.epLog(ep.NetworkID, ep.ID)
+	if len(plan.Skipped) > 0 {
+		log.WithField("ports", plan.Skipped).Info("not publishing: no address of the family here, or another endpoint is the container's gateway for it")
+	}
+	if err := d.commitPorts(ep, plan, siblings); err != nil {
+		return err
+	}
+	log.WithField("ports", plan.Ports).Info("published")
+	return nil
+}
+
+// commitPorts makes plan the published ports of ep and its siblings, in
+// the kernel and the store; on failure it puts back what was. Callers hold
+// d.mu.
+func (d *Driver) commitPorts(ep *Endpoint, plan portmap.Plan, siblings []*Endpoint) error {
+	changed, next := append([]*Endpoint{ep}, siblings...), append([][]PortBinding{plan.Ports}, plan.Siblings...)
+	previous := make([][]PortBinding, len(changed))
+	for i, e := range changed {
+		previous[i], e.Ports = e.Ports, next[i]
+	}
+	undo := func() {
+		for i, e := range changed {
+			e.Ports = previous[i]
 		}
-		if err := portmap.Choose(&b, append(bound, d.boundPorts(ep.ID)...)); err != nil {
+		if err := d.applyFirewall(); err != nil {
+			d.epLog(ep.NetworkID, ep.ID).WithError(err).Warn("could not put back the published ports")
+		}
+	}
+	if err := d.applyFirewall(); err != nil {
+		undo()
+		return err
+	}
+	for _, e := range changed {
+		if err := d.saveEndpoint(e); err != nil {
+			undo()
 			return err
 		}
-		bound = append(bound, b)
-	}
-	previous := ep.Ports
-	ep.Ports = bound
-	if err := d.applyFirewall(); err != nil {
-		ep.Ports = previous
-		return err
-	}
-	if err := d.saveEndpoint(ep); err != nil {
-		ep.Ports = previous
-		if fwErr := d.applyFirewall(); fwErr != nil {
-			log.WithError(fwErr).Warn("could not withdraw the ports that failed to store")
-		}
-		return err
-	}
-	for _, b := range bound {
-		log.WithField("port", b.String()).Infof("published to %s:%d", ep.IPv4.Addr(), b.Port)
 	}
 	return nil
 }
@@ -92,13 +124,13 @@ func (d *Driver) unpublish(endpointID string) error {
 	return d.saveEndpoint(ep)
 }
 
-// boundPorts lists the bindings of every endpoint but except.
-func (d *Driver) boundPorts(except string) []PortBinding {
-	var all []PortBinding
-	for id, ep := range d.endpoints {
-		if id != except {
-			all = append(all, ep.Ports...)
+// forwards lists the ports the proxies serve. Callers hold d.mu.
+func (d *Driver) forwards() []portmap.Forward {
+	var out []portmap.Forward
+	for _, ep := range d.endpoints {
+		if n := d.networks[ep.NetworkID]; n != nil && bridgeOf(n) != nil {
+			out = append(out, portmap.Forwards(ep.Ports, ep.IPv4.Addr(), ep.IPv6.IsValid())...)
 		}
 	}
-	return all
+	return out
 }

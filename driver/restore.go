@@ -183,7 +183,9 @@ func (d *Driver) dropRefusedPorts() {
 		try := rs
 		try.Ports = append([]firewall.PortMapping(nil), rs.Ports...)
 		for _, p := range ep.Ports {
-			try.Ports = append(try.Ports, p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()))
+			if m, ok := p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()); ok {
+				try.Ports = append(try.Ports, m)
+			}
 		}
 		if err := try.Validate(); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Error("withdrawing stored published ports the firewall refuses")

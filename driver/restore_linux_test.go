@@ -78,7 +78,7 @@ func TestNewStateKeepsRunningContainers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			hostVeth := endpointLinks(t, h)
-			err := h.d.ProgramExternalConnectivity(netID, epID, []PortBinding{{Proto: 6, Port: 80, HostPort: 8080, HostPortEnd: 8080}})
+			err := h.d.ProgramExternalConnectivity(netID, epID, Connectivity{Ports: []PortBinding{{Proto: 6, Port: 80, HostPort: 8080, HostPortEnd: 8080}}})
 			if err != nil {
 				t.Fatal(err)
 			}

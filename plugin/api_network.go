@@ -116,11 +116,11 @@ func (s *Server) networkRoutes() {
 		return empty{}, s.driver.Leave(r.NetworkID, r.EndpointID)
 	}))
 	route("ProgramExternalConnectivity", handle(s, "ProgramExternalConnectivity", func(r *network.ProgramExternalConnectivityRequest) (empty, error) {
-		ports, err := portBindings(r.Options)
+		c, err := connectivity(r.Options)
 		if err != nil {
 			return empty{}, err
 		}
-		return empty{}, s.driver.ProgramExternalConnectivity(r.NetworkID, r.EndpointID, ports)
+		return empty{}, s.driver.ProgramExternalConnectivity(r.NetworkID, r.EndpointID, c)
 	}))
 	route("RevokeExternalConnectivity", handle(s, "RevokeExternalConnectivity", func(r *network.RevokeExternalConnectivityRequest) (empty, error) {
 		return empty{}, s.driver.RevokeExternalConnectivity(r.NetworkID, r.EndpointID)

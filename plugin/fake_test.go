@@ -46,6 +46,7 @@ type joinCall struct{ NetworkID, EndpointID, Sandbox string }
 type programCall struct {
 	NetworkID, EndpointID string
 	Ports                 []driver.PortBinding
+	NoProxy6to4           bool
 }
 
 // discoverCall is what Discover receives.
@@ -142,8 +143,8 @@ func (f *recorder) Leave(networkID, endpointID string) error {
 	return f.record("Leave", endpointCall{networkID, endpointID}, networkID, endpointID)
 }
 
-func (f *recorder) ProgramExternalConnectivity(networkID, endpointID string, ports []driver.PortBinding) error {
-	return f.record("ProgramExternalConnectivity", programCall{networkID, endpointID, ports}, networkID, endpointID)
+func (f *recorder) ProgramExternalConnectivity(networkID, endpointID string, c driver.Connectivity) error {
+	return f.record("ProgramExternalConnectivity", programCall{networkID, endpointID, c.Ports, c.NoProxy6to4}, networkID, endpointID)
 }
 
 func (f *recorder) RevokeExternalConnectivity(networkID, endpointID string) error {

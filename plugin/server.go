@@ -39,7 +39,7 @@ type NetworkDriver interface {
 	Leave(networkID, endpointID string) error
 	// ProgramExternalConnectivity publishes ports; nil ports: dockerd
 	// sent no port map.
-	ProgramExternalConnectivity(networkID, endpointID string, ports []driver.PortBinding) error
+	ProgramExternalConnectivity(networkID, endpointID string, c driver.Connectivity) error
 	RevokeExternalConnectivity(networkID, endpointID string) error
 	Discover(node netip.Addr, self, joined bool) error
 	AllocateNetwork(*driver.AllocateRequest) (map[string]string, error)

@@ -19,6 +19,7 @@ const (
 	keyPortMap      = "com.docker.network.portmap"
 	keyExposedPorts = "com.docker.network.endpoint.exposedports"
 	keyIfName       = driver.OptIfName
+	keyNoProxy6to4  = "com.docker.network.driver.private.no_proxy_6to4"
 )
 
 // routeConnected is libnetwork's RouteType for a route with no next hop.
@@ -157,18 +158,20 @@ func endpointResponse(reply *driver.EndpointReply) *network.CreateEndpointRespon
 	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: reply.MAC}}
 }
 
-// portBindings reads ProgramExternalConnectivity's port map: nil when
-// dockerd sent none, an empty list when it sent an empty one.
-func portBindings(opts map[string]any) ([]driver.PortBinding, error) {
+// connectivity reads ProgramExternalConnectivity's options: the port map
+// (nil when dockerd sent none, an empty list when it sent an empty one) and
+// no_proxy_6to4 (Docker 28+, a JSON true when set).
+func connectivity(opts map[string]any) (driver.Connectivity, error) {
+	c := driver.Connectivity{NoProxy6to4: opts[keyNoProxy6to4] == true}
 	raw, ok := opts[keyPortMap]
 	if !ok || raw == nil {
-		return nil, nil
+		return c, nil
 	}
-	bindings := []driver.PortBinding{}
-	if err := decodeLabel(raw, &bindings); err != nil {
-		return nil, errdefs.Errorf(errdefs.Invalid, "unreadable %s: %v", keyPortMap, err)
+	c.Ports = []driver.PortBinding{}
+	if err := decodeLabel(raw, &c.Ports); err != nil {
+		return c, errdefs.Errorf(errdefs.Invalid, "unreadable %s: %v", keyPortMap, err)
 	}
-	return bindings, nil
+	return c, nil
 }
 
 // endpointInfo is EndpointOperInfo's map, with Docker's bridge's keys.

@@ -66,15 +66,19 @@ func TestTranslatePorts(t *testing.T) {
 	for _, c := range []struct {
 		options string
 		want    []driver.PortBinding
+		noProxy bool
 	}{
-		{`{}`, nil},
-		{`{"com.docker.network.portmap":[]}`, []driver.PortBinding{}},
+		{`{}`, nil, false},
+		{`{"com.docker.network.portmap":[]}`, []driver.PortBinding{}, false},
 		{`{"com.docker.network.portmap":[{"Proto":17,"Port":53,"HostIP":"::1","HostPort":5353,"HostPortEnd":5353}]}`,
-			[]driver.PortBinding{{Proto: 17, Port: 53, HostIP: "::1", HostPort: 5353, HostPortEnd: 5353}}},
+			[]driver.PortBinding{{Proto: 17, Port: 53, HostIP: "::1", HostPort: 5353, HostPortEnd: 5353}}, false},
+		// Docker 28+: another endpoint is the container's IPv6 gateway.
+		{`{"com.docker.network.portmap":[],"com.docker.network.driver.private.no_proxy_6to4":true}`, []driver.PortBinding{}, true},
+		{`{"com.docker.network.portmap":[],"com.docker.network.driver.private.no_proxy_6to4":"yes"}`, []driver.PortBinding{}, false},
 	} {
 		post(s, "/NetworkDriver.ProgramExternalConnectivity", `{"NetworkID":"n1","EndpointID":"e1","Options":`+c.options+`}`)
 		got := f.take()
-		if len(got) != 1 || !reflect.DeepEqual(got[0].req, programCall{"n1", "e1", c.want}) || (got[0].req.(programCall).Ports == nil) != (c.want == nil) {
+		if len(got) != 1 || !reflect.DeepEqual(got[0].req, programCall{"n1", "e1", c.want, c.noProxy}) || (got[0].req.(programCall).Ports == nil) != (c.want == nil) {
 			t.Errorf("port map %s: driver got %#v, want %#v", c.options, got, c.want)
 		}
 	}

@@ -16,10 +16,18 @@ const (
 	ephemeralLast  = 65535
 )
 
-// Choose fixes b.HostPort: the requested one, or the first free one of the
-// requested range, or an ephemeral one. A port is free when no binding in
-// taken (weft's other containers') holds it and no socket on this host does.
-func Choose(b *Binding, taken []Binding) error {
+// Choose fixes the host port of a group of bindings that differ only in
+// their host address (one per family, see Expand), the same for all: the
+// requested one, or the first free one of the requested range, or an
+// ephemeral one. A port is free when no binding in taken (weft's other
+// containers') holds it and no socket on this host does; one that ours
+// (the container's own) holds is free without asking the host, whose
+// socket may be the container's own proxy.
+func Choose(group []Binding, taken, ours []Binding) error {
+	if len(group) == 0 {
+		return nil
+	}
+	b := group[0]
 	first, last := b.HostPort, b.HostPortEnd
 	if first == 0 {
 		first, last = ephemeralFirst, ephemeralLast
@@ -29,13 +37,12 @@ func Choose(b *Binding, taken []Binding) error {
 	}
 	var lastErr error
 	for port := int(first); port <= int(last); port++ {
-		candidate := *b
-		candidate.HostPort, candidate.HostPortEnd = uint16(port), uint16(port)
-		if err := free(candidate, taken); err != nil {
-			lastErr = err
+		if lastErr = freeGroup(group, uint16(port), taken, ours); lastErr != nil {
 			continue
 		}
-		*b = candidate
+		for i := range group {
+			group[i].HostPort, group[i].HostPortEnd = uint16(port), uint16(port)
+		}
 		return nil
 	}
 	if first == last {
@@ -44,10 +51,25 @@ func Choose(b *Binding, taken []Binding) error {
 	return errdefs.Errorf(errdefs.Conflict, "no free host port in %d-%d for %s: %v", first, last, Protocols[b.Proto], lastErr)
 }
 
-func free(b Binding, taken []Binding) error {
+func freeGroup(group []Binding, port uint16, taken, ours []Binding) error {
+	for _, b := range group {
+		b.HostPort, b.HostPortEnd = port, port
+		if err := free(b, taken, ours); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func free(b Binding, taken, ours []Binding) error {
 	for _, t := range taken {
-		if t.Proto == b.Proto && t.HostPort == b.HostPort && hostIPsOverlap(t.HostIP, b.HostIP) {
+		if t.Proto == b.Proto && t.HostPort == b.HostPort && hostIPsOverlap(t, b) {
 			return errdefs.Errorf(errdefs.Conflict, "cannot publish %s: another weft container already publishes it", b)
+		}
+	}
+	for _, o := range ours {
+		if o.Proto == b.Proto && o.HostPort == b.HostPort && hostIPsOverlap(o, b) {
+			return nil
 		}
 	}
 	if err := probeSocket(b); err != nil {
@@ -56,25 +78,37 @@ func free(b Binding, taken []Binding) error {
 	return nil
 }
 
-func hostIPsOverlap(a, b string) bool {
-	ua, ub := a == "" || a == "0.0.0.0" || a == "::", b == "" || b == "0.0.0.0" || b == "::"
-	return ua || ub || a == b
+// hostIPsOverlap reports whether two bindings' host addresses share an
+// address: 0.0.0.0 covers every IPv4 address, :: every IPv6 one (Docker
+// binds it IPv6-only).
+func hostIPsOverlap(a, b Binding) bool {
+	x, y := a.HostAddr(), b.HostAddr()
+	if x.Is4() != y.Is4() {
+		return false
+	}
+	return x.IsUnspecified() || y.IsUnspecified() || x == y
 }
 
 // probeSocket fails when a process on this host already listens on the port,
 // as Docker's own bridge would fail to bind it.
 func probeSocket(b Binding) error {
-	addr := net.JoinHostPort(b.HostIP, strconv.Itoa(int(b.HostPort)))
+	host := b.HostAddr()
+	addr := net.JoinHostPort(host.String(), strconv.Itoa(int(b.HostPort)))
+	// One family only: a dual-stack socket on :: would also test IPv4.
+	fam := "4"
+	if host.Is6() {
+		fam = "6"
+	}
 	var err error
 	switch b.Proto {
 	case 6:
 		var l net.Listener
-		if l, err = net.Listen("tcp", addr); err == nil {
+		if l, err = net.Listen("tcp"+fam, addr); err == nil {
 			l.Close()
 		}
 	case 17:
 		var c net.PacketConn
-		if c, err = net.ListenPacket("udp", addr); err == nil {
+		if c, err = net.ListenPacket("udp"+fam, addr); err == nil {
 			c.Close()
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/errdefs"
 )
 
@@ -47,7 +46,7 @@ func hostIPText(ip string) string {
 // names none.
 func (b Binding) HostAddr() netip.Addr {
 	a, _ := netip.ParseAddr(hostIPText(b.HostIP))
-	return a
+	return a.Unmap()
 }
 
 // Check refuses bindings weft cannot publish.
@@ -63,20 +62,4 @@ func Check(bindings []Binding) error {
 		}
 	}
 	return nil
-}
-
-// Mapping turns a binding of a container on bridge, at v4 and v6, into the
-// firewall's DNAT description.
-func (b Binding) Mapping(bridge string, v4, v6 netip.Addr) firewall.PortMapping {
-	m := firewall.PortMapping{
-		Bridge: bridge, Proto: Protocols[b.Proto], HostPort: b.HostPort, ContainerPort: b.Port,
-		ContainerIP: v4,
-	}
-	if ip, err := netip.ParseAddr(b.HostIP); err == nil && !ip.IsUnspecified() {
-		m.HostIP = ip
-	}
-	if m.HostIP.Is6() {
-		m.ContainerIP = v6
-	}
-	return m
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/weftnet/weft/internal/sysctl"
 	"github.com/weftnet/weft/ipam"
 	"github.com/weftnet/weft/plugin"
+	"github.com/weftnet/weft/portmap"
 	"github.com/weftnet/weft/store"
 )
 
@@ -94,6 +95,7 @@ func run(log *logrus.Logger, socket, stateDir, sysctlRoot string) error {
 		Store: st, Netlink: h, Firewall: fw,
 		Sysctls: sysctl.Writer{Root: sysctlRoot},
 		Pools:   addrs,
+		Proxies: portmap.NewProxies(log.WithField("component", "proxy")),
 		Log:     log.WithField("component", "driver"),
 	})
 	if err != nil {
