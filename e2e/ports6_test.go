@@ -129,8 +129,9 @@ func (d netDriver) v6subnet(n int) string { return fmt.Sprintf("fd00:%d::/64", n
 // addresses. From a dual-stack network each family reaches the container's
 // own address of that family (the server sees the client's address); from
 // an IPv6-only network (--ipv4=false) on IPv6 only; to a container without
-// IPv6 the host's IPv6 port is proxied to its IPv4 address. Docker's bridge
-// does each on the same engine.
+// IPv6 the host's IPv6 port is proxied to its IPv4 address (for weft, also
+// once dockerd has restarted a killed weft). Docker's bridge does each on
+// the same engine.
 func TestPublishedPortsIPv6(t *testing.T) {
 	requireLab(t)
 	requireEngine(t, 28, "IPv6-only networks (--ipv4=false) and port publishing on both families")
@@ -168,6 +169,19 @@ func TestPublishedPortsIPv6(t *testing.T) {
 			if got := waitWhoami(t, host6, port+2); !strings.Contains(got, d.gateway(32)) {
 				t.Errorf("IPv4-only network, -p %d:80 on the host's IPv6 address: the container saw %q, want the proxy's %s", port+2, got, d.gateway(32))
 			}
+			if d.name == "weft" {
+				// The proxy lives in weft's process: once dockerd has
+				// restarted a killed weft, it serves the port again.
+				if _, _, err := host.KillPlugin(ctx(t), Plugin); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 30*time.Second, "the proxied IPv6 port answers after weft restarted", func() error {
+					if got := whoami(t, host6, port+2); !strings.Contains(got, d.gateway(32)) {
+						return fmt.Errorf("the container saw %q, want %s", got, d.gateway(32))
+					}
+					return nil
+				})
+			}
 			docker(t, host, "rm", "-f", v4only+"-web")
 			if !refused(t, host6, port+2) {
 				t.Errorf("the host's IPv6 port %d still open after its container was removed", port+2)
@@ -182,7 +196,9 @@ func TestPublishedPortsIPv6(t *testing.T) {
 // second: each family reaches the container's own address on the
 // network of that family's gateway (the server sees the client's
 // address, so the IPv4-only endpoint did not proxy IPv6). The same when
-// the IPv4 gateway is connected after the container started.
+// the IPv4 gateway is connected after the container started (dockerd then
+// sends no_proxy_6to4); once it is disconnected, the dual-stack endpoint
+// serves both families again.
 func TestSplitGatewayPorts(t *testing.T) {
 	requireLab(t)
 	requireEngine(t, 28, "split IPv4 and IPv6 gateways (gw-priority)")
@@ -209,6 +225,15 @@ func TestSplitGatewayPorts(t *testing.T) {
 				if got := waitWhoami(t, host6, p); !strings.Contains(got, "["+ext6+"]") {
 					t.Errorf("-p %d:80 on the host's IPv6 address: the container saw %q, want the client %s", p, got, ext6)
 				}
+			}
+			// Without its IPv4 gateway the dual-stack endpoint serves both
+			// families again.
+			docker(t, host, "network", "disconnect", n4, n4+"-late")
+			if got := waitWhoami(t, host4, port+1); !strings.Contains(got, ext4) {
+				t.Errorf("after disconnecting the IPv4 gateway, -p %d:80 on the host's IPv4 address: the container saw %q, want the client %s", port+1, got, ext4)
+			}
+			if got := waitWhoami(t, host6, port+1); !strings.Contains(got, "["+ext6+"]") {
+				t.Errorf("after disconnecting the IPv4 gateway, -p %d:80 on the host's IPv6 address: the container saw %q, want the client %s", port+1, got, ext6)
 			}
 		})
 	}

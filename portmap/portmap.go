@@ -1,6 +1,8 @@
 // Package portmap is weft's published ports (docker run -p): Docker's
-// records of them, the checks a requested binding must pass, the host port
-// each one gets, and the DNAT the firewall makes of it.
+// records of them, the checks a requested binding must pass, the families
+// an endpoint publishes (publish.go, expand.go), the host port each one
+// gets, the DNAT the firewall makes of it, and the proxy for a host IPv6
+// port of a container without IPv6 (proxy.go).
 package portmap
 
 import (

@@ -85,6 +85,17 @@ func (p *Proxies) Sync(want []Forward) error {
 	return errors.Join(errs...)
 }
 
+// IPv6Listenable reports whether this host can open IPv6 sockets, which
+// the proxies need (Docker checks the same before it publishes on ::).
+func IPv6Listenable() bool {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
 // Close closes every proxy.
 func (p *Proxies) Close() error {
 	return p.Sync(nil)

@@ -91,11 +91,17 @@ func run(log *logrus.Logger, socket, stateDir, sysctlRoot string) error {
 		return err
 	}
 	fw := firewall.New(firewall.Config{IPTables: iptables, IP6Tables: ip6tables, Log: log.WithField("component", "firewall")})
+	var proxies driver.Proxies
+	if portmap.IPv6Listenable() {
+		proxies = portmap.NewProxies(log.WithField("component", "proxy"))
+	} else {
+		log.Info("no IPv6 sockets on this host: host IPv6 ports of IPv4-only containers are not proxied")
+	}
 	drv, err := driver.New(driver.Config{
 		Store: st, Netlink: h, Firewall: fw,
 		Sysctls: sysctl.Writer{Root: sysctlRoot},
 		Pools:   addrs,
-		Proxies: portmap.NewProxies(log.WithField("component", "proxy")),
+		Proxies: proxies,
 		Log:     log.WithField("component", "driver"),
 	})
 	if err != nil {
