@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,51 +16,17 @@ import (
 // address) from a proxied one (the host's address on the network).
 const whoamiWeb = `mkdir -p /www/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho remote=$REMOTE_ADDR\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www`
 
-// requireEngine skips the test on a dockerd older than major.
+// requireEngine skips the test on a dockerd older than major, or when the
+// lab's docker CLI is (scripts/e2e.sh gives a current engine a current CLI):
+// the test needs its flags (--ipv4=false, gw-priority).
 func requireEngine(t *testing.T, major int, why string) {
 	t.Helper()
-	v := strings.TrimSpace(docker(t, host, "version", "-f", "{{.Server.Version}}"))
-	m, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
-	if err != nil {
-		t.Fatalf("unreadable engine version %q", v)
+	if !engineAtLeast(major, 0) {
+		t.Skipf("dockerd %s: %s needs Docker %d or later", engine.Version, why, major)
 	}
-	if m < major {
-		t.Skipf("dockerd %s: %s needs Docker %d or later", v, why, major)
-	}
-	requireDocker28CLI(t)
-}
-
-// docker28 runs a docker CLI that knows Docker 28's flags (--ipv4=false,
-// gw-priority) against the lab's Docker host: $WEFT_LAB_DOCKER28, else
-// /usr/local/bin/docker. The lab's own CLI may be Debian's 20.10.
-func docker28(t *testing.T, args ...string) string {
-	t.Helper()
-	cli := os.Getenv("WEFT_LAB_DOCKER28")
-	if cli == "" {
-		cli = "/usr/local/bin/docker"
-	}
-	cmd := host.DockerCommand(ctx(t), args...)
-	cmd.Path, cmd.Args[0] = cli, cli
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v: %s\n--- dockerd log tail ---\n%s", cli, strings.Join(args, " "), err, stderr.String(), tail(host.Logs(), 30))
-	}
-	return strings.TrimSpace(stdout.String())
-}
-
-// requireDocker28CLI skips the test when no docker CLI 28 or later is
-// there for docker28.
-func requireDocker28CLI(t *testing.T) {
-	t.Helper()
-	cli := os.Getenv("WEFT_LAB_DOCKER28")
-	if cli == "" {
-		cli = "/usr/local/bin/docker"
-	}
-	out, err := exec.Command(cli, "version", "-f", "{{.Client.Version}}").Output()
-	m, _ := strconv.Atoi(strings.SplitN(string(out), ".", 2)[0])
-	if m < 28 {
-		t.Skipf("needs a docker CLI 28 or later at %s (or $WEFT_LAB_DOCKER28): %q %v", cli, out, err)
+	client := docker(t, host, "version", "-f", "{{.Client.Version}}")
+	if m, err := strconv.Atoi(strings.SplitN(client, ".", 2)[0]); err != nil || m < major {
+		t.Skipf("docker CLI %s (%s): %s needs a CLI of Docker %d or later ($WEFT_LAB_DOCKER)", client, theLab.DockerCLI(), why, major)
 	}
 }
 
@@ -142,8 +105,7 @@ func TestPublishedPortsIPv6(t *testing.T) {
 			port := 8100 + 10*i
 			dual, v6only, v4only := netName(t, "dual"), netName(t, "v6"), netName(t, "v4")
 			d.network(t, dual, "--ipv6", "--subnet", d.subnet(30), "--subnet", d.v6subnet(30))
-			docker28(t, append(append([]string{"network", "create"}, d.args...), "--ipv4=false", "--ipv6", "--subnet", d.v6subnet(31), v6only)...)
-			t.Cleanup(func() { host.Docker(context.Background(), "network", "rm", v6only) })
+			d.network(t, v6only, "--ipv4=false", "--ipv6", "--subnet", d.v6subnet(31))
 			d.network(t, v4only, "--subnet", d.subnet(32))
 			run(t, dual+"-web", "--network", dual, "-p", fmt.Sprintf("%d:80", port), lab.Image, "sh", "-c", whoamiWeb)
 			run(t, v6only+"-web", "--network", v6only, "-p", fmt.Sprintf("%d:80", port+1), lab.Image, "sh", "-c", whoamiWeb)
@@ -210,14 +172,13 @@ func TestSplitGatewayPorts(t *testing.T) {
 			n4, dual := netName(t, "n4"), netName(t, "dual")
 			d.network(t, n4, "--subnet", d.subnet(33))
 			d.network(t, dual, "--ipv6", "--subnet", d.subnet(34), "--subnet", d.v6subnet(34))
-			docker28(t, "run", "-d", "--stop-timeout", "1", "--name", n4+"-web", "--network", "name="+n4+",gw-priority=1", "--network", dual,
+			run(t, n4+"-web", "--network", "name="+n4+",gw-priority=1", "--network", dual,
 				"-p", fmt.Sprintf("%d:80", port), lab.Image, "sh", "-c", whoamiWeb)
-			t.Cleanup(func() { host.Docker(context.Background(), "rm", "-f", n4+"-web") })
 			run(t, n4+"-late", "--network", dual, "-p", fmt.Sprintf("%d:80", port+1), lab.Image, "sh", "-c", whoamiWeb)
 			if got := waitWhoami(t, host6, port+1); !strings.Contains(got, "["+ext6+"]") {
 				t.Fatalf("before the IPv4 gateway is connected, -p %d:80 on the host's IPv6 address: the container saw %q, want %s", port+1, got, ext6)
 			}
-			docker28(t, "network", "connect", "--gw-priority", "1", n4, n4+"-late")
+			docker(t, host, "network", "connect", "--gw-priority", "1", n4, n4+"-late")
 			for _, p := range []int{port, port + 1} {
 				if got := waitWhoami(t, host4, p); !strings.Contains(got, ext4) {
 					t.Errorf("-p %d:80 on the host's IPv4 address: the container saw %q, want the client %s", p, got, ext4)
