@@ -18,6 +18,7 @@ import (
 	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/nl"
 	"github.com/weftnet/weft/internal/swarm"
+	"github.com/weftnet/weft/portmap"
 	"github.com/weftnet/weft/store"
 )
 
@@ -59,11 +60,9 @@ type Config struct {
 	Netlink  *nl.Handle
 	Firewall Firewall
 	Sysctls  Sysctls
-	Pools    Pools // nil: no checks against weft's IPAM
-	// Proxies serves host IPv6 ports of containers without IPv6; nil: no
-	// such ports, as Docker with --userland-proxy=false.
-	Proxies Proxies
-	Log     logrus.FieldLogger
+	Pools    Pools            // nil: no checks against weft's IPAM
+	Proxies  *portmap.Proxies // nil: no 6to4 proxy, as Docker's --userland-proxy=false
+	Log      logrus.FieldLogger
 }
 
 // Driver is weft's network driver. Its methods are safe for concurrent use.
@@ -73,7 +72,7 @@ type Driver struct {
 	fw      Firewall
 	sysctls Sysctls
 	pools   Pools
-	proxies Proxies
+	proxies *portmap.Proxies
 	log     logrus.FieldLogger
 
 	// mu serialises every change of networks, endpoints and the kernel state

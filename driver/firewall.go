@@ -8,6 +8,7 @@ import (
 	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/ifname"
 	"github.com/weftnet/weft/internal/nl"
+	"github.com/weftnet/weft/portmap"
 	"github.com/weftnet/weft/vxlan"
 )
 
@@ -32,11 +33,7 @@ func (d *Driver) ruleset() firewall.Ruleset {
 		if n == nil || bridgeOf(n) == nil {
 			continue
 		}
-		for _, p := range ep.Ports {
-			if m, ok := p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()); ok {
-				rs.Ports = append(rs.Ports, m)
-			}
-		}
+		rs.Ports = append(rs.Ports, portmap.Mappings(ep.Ports, bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr())...)
 	}
 	return rs
 }
@@ -45,11 +42,8 @@ func (d *Driver) ruleset() firewall.Ruleset {
 func (d *Driver) applyFirewall() error {
 	rs := d.ruleset()
 	rs.Kept = d.keptNetworks()
-	if err := d.fw.Apply(rs); err != nil {
+	if err := d.fw.Apply(rs); err != nil || d.proxies == nil {
 		return err
-	}
-	if d.proxies == nil {
-		return nil
 	}
 	return d.proxies.Sync(d.forwards())
 }

@@ -21,9 +21,8 @@ func (d *Driver) Join(_, endpointID, sandbox string) (*JoinReply, error) {
 	if !ok {
 		return nil, errdefs.Errorf(ErrNotFound, "network %s is not a weft network on this host", ifname.ShortID(ep.NetworkID))
 	}
-	// Kept in memory only, to spare Join a store write; it is stored
-	// with the ports, the only thing that needs it.
-	ep.Sandbox = sandbox
+	ep.Sandbox = sandbox // in memory: stored with the ports, which need it
+
 	reply := &JoinReply{Link: ep.Link, IfacePrefix: n.Config.IfacePrefix, IfName: ep.IfName, JoinInfo: n.mode.Join(&ep.Endpoint)}
 	d.epLog(n.ID, ep.ID).WithField("sandbox", sandbox).Debug("joined")
 	return reply, nil

@@ -6,16 +6,8 @@ import (
 	"github.com/weftnet/weft/portmap"
 )
 
-// Proxies runs the user-space proxies of published ports (a host IPv6 port
-// of a container without IPv6); *portmap.Proxies implements it.
-type Proxies interface {
-	Sync([]portmap.Forward) error
-}
-
 // ProgramExternalConnectivity publishes the container's ports (docker run
-// -p). dockerd calls it for each endpoint that is one of the container's
-// gateways (IPv4 and IPv6 may be two endpoints, Docker 28+); portmap.Publish
-// works out which families this one serves.
+// -p) for the families this gateway endpoint serves (see portmap.Publish).
 func (d *Driver) ProgramExternalConnectivity(_, endpointID string, c Connectivity) error {
 	if c.Ports == nil {
 		return nil
@@ -41,13 +33,9 @@ func (d *Driver) ProgramExternalConnectivity(_, endpointID string, c Connectivit
 		// and ipvlan ones, whose containers are on the LAN themselves.
 		return nil
 	}
-	req := portmap.Request{
-		Ports: c.Ports, NoProxy6to4: c.NoProxy6to4, Current: ep.Ports,
-		Endpoint: portmap.Endpoint{
-			IPv4: ep.IPv4.IsValid(), IPv6: ep.IPv6.IsValid(),
-			Proxy6to4: d.proxies != nil, Default: bridgeOf(n).Options.HostBindingIPv4,
-		},
-	}
+	req := portmap.Request{Ports: c.Ports, NoProxy6to4: c.NoProxy6to4, Current: ep.Ports, Endpoint: portmap.Endpoint{
+		IPv4: ep.IPv4.IsValid(), IPv6: ep.IPv6.IsValid(), Proxy6to4: d.proxies != nil, Default: bridgeOf(n).Options.HostBindingIPv4,
+	}}
 	var siblings []*Endpoint // the container's other endpoints
 	for id, other := range d.endpoints {
 		switch {
@@ -63,20 +51,17 @@ func (d *Driver) ProgramExternalConnectivity(_, endpointID string, c Connectivit
 	if err != nil {
 		return err
 	}
-	log := d.epLog(ep.NetworkID, ep.ID)
-	if len(plan.Skipped) > 0 {
-		log.WithField("ports", plan.Skipped).Info("not publishing: no address of the family here, or another endpoint is the container's gateway for it")
-	}
 	if err := d.commitPorts(ep, plan, siblings); err != nil {
 		return err
 	}
-	log.WithField("ports", plan.Ports).Info("published")
+	// Skipped: no address of the family here, or another endpoint is the
+	// container's gateway for it.
+	d.epLog(ep.NetworkID, ep.ID).WithField("ports", plan.Ports).WithField("skipped", plan.Skipped).Info("published")
 	return nil
 }
 
-// commitPorts makes plan the published ports of ep and its siblings, in
-// the kernel and the store; on failure it puts back what was. Callers hold
-// d.mu.
+// commitPorts makes plan the ports of ep and its siblings, in the kernel
+// and the store, or puts back what was. Callers hold d.mu.
 func (d *Driver) commitPorts(ep *Endpoint, plan portmap.Plan, siblings []*Endpoint) error {
 	changed, next := append([]*Endpoint{ep}, siblings...), append([][]PortBinding{plan.Ports}, plan.Siblings...)
 	previous := make([][]PortBinding, len(changed))
@@ -91,17 +76,16 @@ func (d *Driver) commitPorts(ep *Endpoint, plan portmap.Plan, siblings []*Endpoi
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Warn("could not put back the published ports")
 		}
 	}
-	if err := d.applyFirewall(); err != nil {
-		undo()
-		return err
-	}
+	err := d.applyFirewall()
 	for _, e := range changed {
-		if err := d.saveEndpoint(e); err != nil {
-			undo()
-			return err
+		if err == nil {
+			err = d.saveEndpoint(e)
 		}
 	}
-	return nil
+	if err != nil {
+		undo()
+	}
+	return err
 }
 
 // RevokeExternalConnectivity withdraws the container's published ports.
@@ -127,10 +111,8 @@ func (d *Driver) unpublish(endpointID string) error {
 // forwards lists the ports the proxies serve. Callers hold d.mu.
 func (d *Driver) forwards() []portmap.Forward {
 	var out []portmap.Forward
-	for _, ep := range d.endpoints {
-		if n := d.networks[ep.NetworkID]; n != nil && bridgeOf(n) != nil {
-			out = append(out, portmap.Forwards(ep.Ports, ep.IPv4.Addr(), ep.IPv6.IsValid())...)
-		}
+	for _, ep := range d.endpoints { // only bridge endpoints have ports
+		out = append(out, portmap.Forwards(ep.Ports, ep.IPv4.Addr(), ep.IPv6.IsValid())...)
 	}
 	return out
 }

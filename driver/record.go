@@ -127,9 +127,7 @@ type Endpoint struct {
 	netmode.Endpoint
 	Ports   []PortBinding `json:"ports,omitempty"`
 	Exposed []ExposedPort `json:"exposed,omitempty"`
-	// Sandbox is the container's network namespace (Join's SandboxKey):
-	// the endpoints of one container share it. Stored with the ports.
-	Sandbox string `json:"sandbox,omitempty"`
+	Sandbox string        `json:"sandbox,omitempty"` // Join's SandboxKey, stored with the ports
 }
 
 // hostLinks names the endpoint's link still in the host namespace: the

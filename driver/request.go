@@ -67,15 +67,7 @@ type JoinReply struct {
 type PortBinding = portmap.Binding
 
 // Connectivity is what ProgramExternalConnectivity is asked to publish.
-type Connectivity struct {
-	// Ports is nil when dockerd sent no port map, which changes nothing;
-	// an empty list withdraws what the endpoint published.
-	Ports []PortBinding
-	// NoProxy6to4 (dockerd's com.docker.network.driver.private.no_proxy_6to4)
-	// says another endpoint of the container is its IPv6 gateway: this
-	// one publishes on IPv4 only.
-	NoProxy6to4 bool
-}
+type Connectivity = portmap.Connectivity
 
 // ExposedPort is a port the container exposes, in Docker's terms.
 type ExposedPort = portmap.Exposed

@@ -11,6 +11,7 @@ import (
 	"github.com/weftnet/weft/internal/leftover"
 	"github.com/weftnet/weft/internal/swarm"
 	"github.com/weftnet/weft/macvlan"
+	"github.com/weftnet/weft/portmap"
 	"github.com/weftnet/weft/store"
 	"github.com/weftnet/weft/vxlan"
 )
@@ -182,11 +183,7 @@ func (d *Driver) dropRefusedPorts() {
 		}
 		try := rs
 		try.Ports = append([]firewall.PortMapping(nil), rs.Ports...)
-		for _, p := range ep.Ports {
-			if m, ok := p.Mapping(bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr()); ok {
-				try.Ports = append(try.Ports, m)
-			}
-		}
+		try.Ports = append(try.Ports, portmap.Mappings(ep.Ports, bridgeOf(n).Options.Bridge, ep.IPv4.Addr(), ep.IPv6.Addr())...)
 		if err := try.Validate(); err != nil {
 			d.epLog(ep.NetworkID, ep.ID).WithError(err).Error("withdrawing stored published ports the firewall refuses")
 			ep.Ports = nil

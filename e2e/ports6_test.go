@@ -16,14 +16,12 @@ import (
 // address) from a proxied one (the host's address on the network).
 const whoamiWeb = `mkdir -p /www/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho remote=$REMOTE_ADDR\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www`
 
-// requireEngine skips the test on a dockerd older than major, or when the
-// lab's docker CLI is (scripts/e2e.sh gives a current engine a current CLI):
-// the test needs its flags (--ipv4=false, gw-priority).
-func requireEngine(t *testing.T, major int, why string) {
+// requireCLI skips the test on a dockerd older than major (requireEngine),
+// or when the lab's docker CLI is (scripts/e2e.sh gives a current engine a
+// current CLI): the test needs its flags (--ipv4=false, gw-priority).
+func requireCLI(t *testing.T, major int, why string) {
 	t.Helper()
-	if !engineAtLeast(major, 0) {
-		t.Skipf("dockerd %s: %s needs Docker %d or later", engine.Version, why, major)
-	}
+	requireEngine(t, major, why)
 	client := docker(t, host, "version", "-f", "{{.Client.Version}}")
 	if m, err := strconv.Atoi(strings.SplitN(client, ".", 2)[0]); err != nil || m < major {
 		t.Skipf("docker CLI %s (%s): %s needs a CLI of Docker %d or later ($WEFT_LAB_DOCKER)", client, theLab.DockerCLI(), why, major)
@@ -97,7 +95,7 @@ func (d netDriver) v6subnet(n int) string { return fmt.Sprintf("fd00:%d::/64", n
 // the same engine.
 func TestPublishedPortsIPv6(t *testing.T) {
 	requireLab(t)
-	requireEngine(t, 28, "IPv6-only networks (--ipv4=false) and port publishing on both families")
+	requireCLI(t, 28, "IPv6-only networks (--ipv4=false) and port publishing on both families")
 	host6, ext6 := labIPv6(t)
 	host4, ext4 := host.Addr.String(), ext.Addr.String()
 	for i, d := range bridgeDrivers {
@@ -163,7 +161,7 @@ func TestPublishedPortsIPv6(t *testing.T) {
 // serves both families again.
 func TestSplitGatewayPorts(t *testing.T) {
 	requireLab(t)
-	requireEngine(t, 28, "split IPv4 and IPv6 gateways (gw-priority)")
+	requireCLI(t, 28, "split IPv4 and IPv6 gateways (gw-priority)")
 	host6, ext6 := labIPv6(t)
 	host4, ext4 := host.Addr.String(), ext.Addr.String()
 	for i, d := range bridgeDrivers {

@@ -102,6 +102,17 @@ func (b Binding) Mapping(bridge string, v4, v6 netip.Addr) (firewall.PortMapping
 	return m, m.ContainerIP.IsValid()
 }
 
+// Mappings is Mapping of every binding the kernel translates.
+func Mappings(bindings []Binding, bridge string, v4, v6 netip.Addr) []firewall.PortMapping {
+	var out []firewall.PortMapping
+	for _, b := range bindings {
+		if m, ok := b.Mapping(bridge, v4, v6); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Forwards lists the proxy's jobs among the bindings of a container at
 // v4 (invalid for none): its host IPv6 ports when it has no IPv6 address.
 func Forwards(bindings []Binding, v4 netip.Addr, hasIPv6 bool) []Forward {

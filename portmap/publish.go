@@ -2,6 +2,18 @@ package portmap
 
 import "slices"
 
+// Connectivity is what ProgramExternalConnectivity asks an endpoint to
+// publish.
+type Connectivity struct {
+	// Ports is nil when dockerd sent no port map, which changes nothing;
+	// an empty list withdraws what the endpoint published.
+	Ports []Binding
+	// NoProxy6to4 (dockerd's com.docker.network.driver.private.no_proxy_6to4)
+	// says another endpoint of the container is its IPv6 gateway: this
+	// one publishes on IPv4 only.
+	NoProxy6to4 bool
+}
+
 // Request is one ProgramExternalConnectivity of an endpoint, with what the
 // host publishes already.
 type Request struct {

@@ -91,7 +91,7 @@ func run(log *logrus.Logger, socket, stateDir, sysctlRoot string) error {
 		return err
 	}
 	fw := firewall.New(firewall.Config{IPTables: iptables, IP6Tables: ip6tables, Log: log.WithField("component", "firewall")})
-	var proxies driver.Proxies
+	var proxies *portmap.Proxies
 	if portmap.IPv6Listenable() {
 		proxies = portmap.NewProxies(log.WithField("component", "proxy"))
 	} else {
