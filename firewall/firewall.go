@@ -57,9 +57,11 @@
 // which a container reaching another's published port through the host
 // (hairpin) gets from inside the subnet and needs un-DNATed.
 //
-// weft has no userland proxy: every published port, including a container's
-// connection to its own published port and a host process's connection to
-// 127.0.0.1, is DNATed in the kernel. The bridge code must therefore set
+// Published ports are DNATed in the kernel, with no userland proxy: a
+// container's connection to its own published port and a host process's
+// connection to 127.0.0.1 included. (The one proxy weft runs, portmap's,
+// serves a host IPv6 port for a container that has only IPv4; it needs no
+// rule here.) The bridge code must therefore set
 // hairpin mode on the bridge ports (br_netfilter bridges a DNATed packet back
 // out the port it came in) and net.ipv4.conf.<bridge>.route_localnet=1, as
 // Docker does with --userland-proxy=false.

@@ -63,7 +63,7 @@ var chainDefs = []chainDef{
 		return []jump{{from: "FORWARD", spec: "-j " + ChainIsolation, early: true}}
 	}},
 	{table: "nat", name: ChainDNAT, jumps: func(fam family) []jump {
-		// IPv4 loopback is not excluded: weft has no userland proxy, so
+		// IPv4 loopback is not excluded: there is no userland proxy, so
 		// a host process reaching a published port on 127.0.0.1 is
 		// DNATed here (as Docker does with --userland-proxy=false). The
 		// bridge needs route_localnet=1 for that, and WEFT-POSTROUTING
@@ -223,7 +223,7 @@ func portRules(nets []Network, ports []PortMapping, fam family) (dnat, post []st
 		if p.HostIP.IsValid() {
 			dst = "-d " + hostPrefix(p.HostIP) + " "
 		}
-		// No "! -i BR": weft has no userland proxy, so a container
+		// No "! -i BR": there is no userland proxy, so a container
 		// reaching a published port of its own network (hairpin) is
 		// DNATed here too, and masqueraded below so the reply comes back
 		// through the host instead of going straight to the client.
