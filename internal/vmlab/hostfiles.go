@@ -101,6 +101,31 @@ func (s *fileSet) addHostCommands(names []string) error {
 	return nil
 }
 
+// addPrograms adds each host executable (programs: guest path -> host path)
+// at its guest path, with the shared libraries it needs.
+func (s *fileSet) addPrograms(programs map[string]string) error {
+	var elfs []string
+	for guest, host := range programs {
+		real, err := filepath.EvalSymlinks(host)
+		if err != nil {
+			return fmt.Errorf("program %s: %w", guest, err)
+		}
+		if st, err := os.Stat(real); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+			return fmt.Errorf("program %s: %s is not an executable file", guest, host)
+		}
+		s.files[guest] = real
+		elfs = append(elfs, real)
+	}
+	libs, err := sharedLibraries(elfs)
+	if err != nil {
+		return err
+	}
+	for guest, host := range libs {
+		s.files[guest] = host
+	}
+	return nil
+}
+
 // libDirs are searched for a library no RUNPATH finds: the default search
 // path of Debian's amd64 dynamic loader.
 var libDirs = []string{

@@ -159,11 +159,21 @@ func addHostFile(c *cpioWriter, dst, src string) error {
 // outputTTY, report its exit code after a marker only this run knows, power
 // off. Each step's failure is reported rather than fatal, so the host always
 // gets the console to diagnose from.
-func initScript(nonce string, modules []string, binary string, args, env []string, dir string) []byte {
+func initScript(nonce string, modules []string, binary string, args, env []string, dir string, rootTmpfs bool) []byte {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	p("#!/bin/sh")
 	p("# /init of a vmlab VM, generated for one run.")
+	if rootTmpfs {
+		// Copy the initramfs into a tmpfs and start over from there:
+		// switch_root empties the initramfs, so the copy is not kept twice.
+		p("if [ ! -e /%s ]; then", rootTmpfsMark)
+		p("  /bin/busybox mkdir /.root && /bin/busybox mount -t tmpfs -o mode=0755 tmpfs /.root")
+		p("  for f in /*; do /bin/busybox cp -a \"$f\" /.root/ || echo \"vmlab: copying $f to the tmpfs root failed\"; done")
+		p("  /bin/busybox touch /.root/%s", rootTmpfsMark)
+		p("  exec /bin/busybox switch_root /.root /init")
+		p("fi")
+	}
 	p("export PATH=%s:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp %s=1", hostCmdDir, EnvInVM)
 	p("mount -t proc proc /proc")
 	p("mount -t sysfs sysfs /sys")
@@ -203,6 +213,9 @@ func initScript(nonce string, modules []string, binary string, args, env []strin
 	p("poweroff -f")
 	return []byte(b.String())
 }
+
+// rootTmpfsMark, at the root, says /init runs on the tmpfs copy already.
+const rootTmpfsMark = ".vmlab-root-tmpfs"
 
 func startMarker(nonce string) string { return "vmlab-start-" + nonce }
 func exitMarker(nonce string) string  { return "vmlab-exit-" + nonce }

@@ -250,11 +250,18 @@ func TestInitScriptQuoting(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("got %s, want %s", out, want)
 	}
-	script = string(initScript("n", []string{"8021q"}, "/vmlab/x.test", []string{"-test.v"}, []string{"A=b c"}, "/d"))
+	script = string(initScript("n", []string{"8021q"}, "/vmlab/x.test", []string{"-test.v"}, []string{"A=b c"}, "/d", false))
 	for _, s := range []string{"modprobe '8021q'", "export 'A=b c'", "cd '/d' && '/vmlab/x.test' '-test.v'", "poweroff -f", "WEFT_IN_VM=1"} {
 		if !strings.Contains(script, s) {
 			t.Errorf("init script lacks %q:\n%s", s, script)
 		}
+	}
+	if strings.Contains(script, "switch_root") {
+		t.Errorf("init script without RootTmpfs switches root:\n%s", script)
+	}
+	script = string(initScript("n", nil, "/vmlab/x.test", nil, nil, "/", true))
+	if !strings.Contains(script, "switch_root /.root /init") {
+		t.Errorf("init script with RootTmpfs does not switch root:\n%s", script)
 	}
 }
 

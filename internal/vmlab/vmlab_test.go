@@ -63,6 +63,34 @@ func TestRunBinary(t *testing.T) {
 	}
 }
 
+// TestRunRootTmpfs checks that RootTmpfs gives the guest a root that
+// pivot_root can leave, as runc needs, and that without it the initramfs
+// cannot: the control that shows the check can fail. A program copied with
+// Programs runs from either root.
+func TestRunRootTmpfs(t *testing.T) {
+	vmlab.SkipUnlessAvailable(t)
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip("no ip to copy in as a program")
+	}
+	script := `unshare -m sh -c 'mount --make-rprivate / && mkdir -p /mnt/new && mount -t tmpfs t /mnt/new && mkdir /mnt/new/old && cd /mnt/new && pivot_root . old && echo pivoted'; /opt/sbin/ip -V >/dev/null && echo program`
+	for _, rootTmpfs := range []bool{true, false} {
+		res, err := vmlab.Run(t.Context(), vmlab.Spec{
+			Binary:    "/bin/busybox",
+			Args:      []string{"sh", "-c", script},
+			Programs:  map[string]string{"/opt/sbin/ip": ip},
+			RootTmpfs: rootTmpfs,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("RootTmpfs %v: initramfs %.1f MB: %v", rootTmpfs, float64(res.InitramfsBytes)/1e6, res.Timing)
+		if pivoted := strings.Contains(res.Output, "pivoted"); pivoted != rootTmpfs || !strings.Contains(res.Output, "program") {
+			t.Errorf("RootTmpfs %v: output %q; want pivot_root to work only on the tmpfs root, and the program to run", rootTmpfs, res.Output)
+		}
+	}
+}
+
 // TestRunBootFailure checks that a VM that never runs the binary is an
 // error that shows the console.
 func TestRunBootFailure(t *testing.T) {
