@@ -24,7 +24,7 @@ E2E_BRIDGE_TESTS := ^(TestBridge.*|TestICCOff|TestMasquerade|TestPublishedPorts|
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BUILD)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build plugin install demo uninstall engines test e2e unit bench fuzz lint clean
+.PHONY: all build plugin install demo uninstall engines test e2e e2e-vm unit bench fuzz lint clean
 
 all: plugin
 
@@ -74,6 +74,14 @@ BACKEND ?= iptables
 RUN     ?= .
 e2e: plugin
 	scripts/e2e.sh $(ENGINE) $(BACKEND) -run '$(RUN)'
+
+## e2e-vm: the end-to-end scenarios that need Debian's full kernel (ipvlan,
+## 802.1q trunks, encrypted vxlan, swarm VIP and routing mesh, a host without
+## br_netfilter), verbosely: a qemu VM per Docker engine (internal/vmlab),
+## a lab of Docker hosts inside it. WEFT_VM_RUN=PATTERN runs some of them;
+## WEFT_VM_ENGINES="DIR ..." picks the engines (dockerd, docker-proxy, runc).
+e2e-vm: plugin
+	$(GO) test -v -count=1 -timeout 60m -run TestDockerInVM ./e2e/vm
 
 ## unit: the tests that need neither root nor Docker
 unit:

@@ -25,7 +25,10 @@ var DefaultModules = []string{
 	"xt_set", "xt_statistic", "xt_CHECKSUM", "xt_LOG", "ipt_REJECT", "ip6t_REJECT",
 	"iptable_filter", "iptable_nat", "iptable_mangle", "iptable_raw",
 	"ip6table_filter", "ip6table_nat", "ip6table_mangle", "ip6table_raw",
-	"ip_set_hash_ip", "ip_set_hash_net", "ip_vs", "ip_vs_rr",
+	"ip_set_hash_ip", "ip_set_hash_net", "ip_vs", "ip_vs_rr", "xt_ipvs", "xt_policy", "xt_u32",
+	"xt_CT", "xt_bpf",
+	// Docker's overlay2 storage driver
+	"overlay",
 	// IPsec: xfrm netlink (without xfrm_user, a NETLINK_XFRM socket fails
 	// with EPROTONOSUPPORT), ESP/AH, the AEAD/cipher templates they ask for,
 	// and stdrng (drbg): ESP's IV generators (seqiv, echainiv) need it, and

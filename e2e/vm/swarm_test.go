@@ -1,0 +1,334 @@
+package vm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/internal/lab"
+)
+
+// swarm is the three-node swarm the swarm scenarios share: s1 manager, s2
+// and s3 workers, weft created from build/plugin on each with SCOPE=global,
+// plus a plain lab host "client" outside the swarm.
+type swarm struct {
+	nodes  []*lab.DockerHost // the manager first
+	client *lab.Host
+}
+
+var (
+	swarmOnce sync.Once
+	theSwm    *swarm
+	swarmErr  error
+)
+
+func theSwarm(t *testing.T) *swarm {
+	t.Helper()
+	swarmOnce.Do(func() {
+		start := time.Now()
+		theSwm, swarmErr = newSwarm()
+		if swarmErr == nil {
+			t.Logf("swarm of 3 nodes with weft ready in %s", time.Since(start).Round(time.Second))
+		}
+	})
+	if swarmErr != nil {
+		t.Fatalf("swarm: %v", swarmErr)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range theSwm.nodes {
+				t.Logf("--- %s dockerd log tail ---\n%s", h.Name, tail(h.Logs(), 30))
+			}
+		}
+	})
+	return theSwm
+}
+
+func newSwarm() (*swarm, error) {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	nodes, err := theLab.AddDockerHosts("s1", "s2", "s3")
+	if err != nil {
+		return nil, err
+	}
+	if err := eachNode(nodes, func(h *lab.DockerHost) error {
+		return h.InstallPlugin(c, guestPlugin, Plugin, "SCOPE=global")
+	}); err != nil {
+		return nil, err
+	}
+	sw, err := lab.InitSwarm(c, nodes[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range nodes[1:] {
+		if err := sw.Join(c, h); err != nil {
+			return nil, err
+		}
+	}
+	client, err := theLab.AddHost("client")
+	if err != nil {
+		return nil, err
+	}
+	return &swarm{nodes: nodes, client: client}, nil
+}
+
+// eachNode runs do on the nodes in parallel.
+func eachNode(nodes []*lab.DockerHost, do func(*lab.DockerHost) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, h := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = do(h) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *swarm) manager() *lab.DockerHost { return s.nodes[0] }
+
+// network creates an attachable swarm network with weft as driver and IPAM
+// and removes it at cleanup, once its tasks are gone.
+func (s *swarm) network(t *testing.T, name string, args ...string) {
+	t.Helper()
+	all := append([]string{"network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--attachable"}, args...)
+	docker(t, s.manager(), append(all, name)...)
+	t.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Minute) // tasks leave the network a moment after their service
+		for {
+			_, err := s.manager().Docker(context.Background(), "network", "rm", name)
+			if err == nil || time.Now().After(deadline) {
+				if err != nil {
+					t.Errorf("removing network %s: %v", name, err)
+				}
+				return
+			}
+			time.Sleep(2 * time.Second)
+		}
+	})
+}
+
+// service creates a service (args: docker service create's flags, image
+// and command) and removes it at cleanup.
+func (s *swarm) service(t *testing.T, name string, args ...string) {
+	t.Helper()
+	all := append([]string{"service", "create", "--detach", "--name", name, "--stop-grace-period", "1s"}, args...)
+	docker(t, s.manager(), all...)
+	t.Cleanup(func() { s.manager().Docker(context.Background(), "service", "rm", name) })
+}
+
+// tasks waits until every node runs exactly one task of service and
+// returns the task containers by node.
+func (s *swarm) tasks(t *testing.T, service string) map[*lab.DockerHost]string {
+	t.Helper()
+	task := map[*lab.DockerHost]string{}
+	eventually(t, 5*time.Minute, "one running task of "+service+" on each node", func() error {
+		for _, h := range s.nodes {
+			ids, err := h.Docker(context.Background(), "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service)
+			if f := strings.Fields(ids); err != nil || len(f) != 1 {
+				out, _ := s.manager().Docker(context.Background(), "service", "ps", "--no-trunc", service)
+				return fmt.Errorf("%s runs tasks %q (%v)\n%s", h.Name, ids, err, out)
+			}
+			task[h] = strings.TrimSpace(ids)
+		}
+		return nil
+	})
+	return task
+}
+
+// serveNodeName is a service's flags, image and command for an HTTP
+// server on port 80 answering with its node's name.
+func serveNodeName() []string {
+	return []string{"--hostname", "{{.Node.Hostname}}", lab.Image, "sh", "-c", httpdServing("$(hostname)")}
+}
+
+// names returns the sorted distinct strings of a list.
+func names(list []string) []string {
+	out := slices.Clone(list)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// nodeNames are the swarm's node names, sorted.
+func (s *swarm) nodeNames() []string {
+	var out []string
+	for _, h := range s.nodes {
+		out = append(out, h.Name)
+	}
+	return names(out)
+}
+
+// lookup returns the addresses name resolves to in container on h, sorted.
+func lookup(t *testing.T, h *lab.DockerHost, container, name string) []string {
+	t.Helper()
+	out, _ := h.Docker(ctx(t), "exec", container, "nslookup", name)
+	_, after, found := strings.Cut(out, "Name:")
+	if !found {
+		return nil
+	}
+	var addrs []string
+	for _, l := range strings.Split(after, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "Address:" {
+			addrs = append(addrs, f[1])
+		}
+	}
+	return names(addrs)
+}
+
+// TestEncrypted: an encrypted weft vxlan network on the swarm carries a
+// container's HTTP exchange with containers on the other nodes, and the
+// underlay shows only ESP: no VXLAN packet of the network's subnet and not
+// the page's bytes. The key came from the manager's weft with the network's
+// options. The same exchange over a network without encryption, captured the
+// same way, shows both: the control that the capture sees what it must not
+// see on the encrypted one.
+func TestEncrypted(t *testing.T) {
+	inVM(t)
+	timed(t)
+	s := theSwarm(t)
+	for _, tc := range []struct {
+		name      string
+		subnet    string
+		encrypted bool
+	}{
+		{"clear", "10.91.0.0/24", false},
+		{"encrypted", "10.90.0.0/24", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			net := "vx-" + tc.name
+			args := []string{"-o", "mode=vxlan", "--subnet", tc.subnet}
+			if tc.encrypted {
+				args = append(args, "-o", "encrypted")
+			}
+			s.network(t, net, args...)
+			marker := "weft-page-" + randomHex(8)
+			web, client := s.nodes[0], s.nodes[1:]
+			run(t, web, net+"-web", "--network", net, lab.Image, "sh", "-c", httpdServing(marker))
+			webIP := containerIP(t, web, net+"-web", net)
+			for _, h := range client {
+				run(t, h, net+"-client", "--network", net)
+			}
+
+			c := startCapture(t)
+			for _, h := range client {
+				got, err := httpGet(h, net+"-client", webIP, 80)
+				if got != marker {
+					t.Errorf("HTTP from %s's container to %s on %s: %q (%v), want %q", h.Name, webIP, web.Name, got, err, marker)
+				}
+				reaches(t, h, net+"-client", webIP)
+			}
+			u := survey(c.Stop(), netip.MustParsePrefix(tc.subnet), []byte(marker))
+			t.Logf("underlay: %d frames, %d ESP, %d VXLAN of %s in clear, %d holding the page", u.frames, u.esp, u.vxlanIn, tc.subnet, u.marker)
+			if tc.encrypted {
+				if u.esp == 0 || u.vxlanIn != 0 || u.marker != 0 {
+					t.Errorf("encrypted network on the underlay: %d ESP packets, %d clear VXLAN packets of %s, %d frames with the page: want ESP only", u.esp, u.vxlanIn, tc.subnet, u.marker)
+				}
+				return
+			}
+			if u.vxlanIn == 0 || u.marker == 0 {
+				t.Errorf("the capture saw %d VXLAN packets of %s and %d frames with the page on a network without encryption: it cannot show what encryption hides", u.vxlanIn, tc.subnet, u.marker)
+			}
+		})
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// TestVIP: a replicated service in swarm's default endpoint mode (VIP) on a
+// weft vxlan network. Its name resolves to one virtual IP, not the tasks';
+// tasks.NAME to the three tasks; connections to the name are balanced by
+// IPVS over the tasks on all three nodes.
+func TestVIP(t *testing.T) {
+	inVM(t)
+	timed(t)
+	s := theSwarm(t)
+	net := "vip-net"
+	s.network(t, net, "-o", "mode=vxlan", "--subnet", "10.92.0.0/24")
+	s.service(t, "api", append([]string{"--replicas", "3", "--replicas-max-per-node", "1", "--network", net}, serveNodeName()...)...)
+	tasks := s.tasks(t, "api")
+	var taskIPs []string
+	for h, id := range tasks {
+		taskIPs = append(taskIPs, containerIP(t, h, id, net))
+	}
+	vip := strings.Fields(docker(t, s.manager(), "service", "inspect", "-f", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", "api"))
+	var vipAddr string
+	if len(vip) == 1 {
+		vipAddr, _, _ = strings.Cut(vip[0], "/")
+	}
+	if vipAddr == "" || slices.Contains(taskIPs, vipAddr) {
+		t.Fatalf("service api's virtual IPs %q (tasks %v): want one address on %s, none of the tasks'", vip, taskIPs, net)
+	}
+
+	from := s.nodes[1]
+	run(t, from, "vip-client", "--network", net)
+	eventually(t, time.Minute, "api resolves to its VIP", func() error {
+		if got := lookup(t, from, "vip-client", "api"); !slices.Equal(got, []string{vipAddr}) {
+			return fmt.Errorf("nslookup api: %v, want [%s]", got, vipAddr)
+		}
+		return nil
+	})
+	eventually(t, time.Minute, "tasks.api resolves to the tasks", func() error {
+		if got := lookup(t, from, "vip-client", "tasks.api"); !slices.Equal(got, names(taskIPs)) {
+			return fmt.Errorf("nslookup tasks.api: %v, want %v", got, names(taskIPs))
+		}
+		return nil
+	})
+	var answers []string
+	for range 9 {
+		got, err := httpGet(from, "vip-client", "api", 80)
+		if err != nil || got == "" {
+			t.Errorf("HTTP to the service's VIP from %s: %q (%v)", from.Name, got, err)
+			continue
+		}
+		answers = append(answers, got)
+	}
+	if got := names(answers); !slices.Equal(got, s.nodeNames()) {
+		t.Errorf("9 connections to api's VIP were answered by %v (%v), want every node's task %v", got, answers, s.nodeNames())
+	}
+}
+
+// TestRoutingMesh: a service on a weft network publishes a port through
+// swarm's routing mesh; a machine outside the swarm gets an answer on every
+// node's address, and connections to one node reach the tasks on all three.
+func TestRoutingMesh(t *testing.T) {
+	inVM(t)
+	timed(t)
+	s := theSwarm(t)
+	net := "mesh-net"
+	s.network(t, net, "-o", "mode=vxlan", "--subnet", "10.93.0.0/24")
+	s.service(t, "mesh", append([]string{"--replicas", "3", "--replicas-max-per-node", "1", "--network", net, "-p", "8080:80"}, serveNodeName()...)...)
+	s.tasks(t, "mesh")
+	for _, h := range s.nodes {
+		var answers []string
+		eventually(t, 2*time.Minute, "the routing mesh answers on "+h.Name, func() error {
+			got, err := hostHTTPGet(s.client, h.Addr.String(), 8080)
+			if got == "" {
+				return fmt.Errorf("HTTP to %s:8080 from %s: %q (%v)", h.Addr, s.client.Name, got, err)
+			}
+			return nil
+		})
+		for range 6 {
+			got, err := hostHTTPGet(s.client, h.Addr.String(), 8080)
+			if err != nil || got == "" {
+				t.Errorf("HTTP to %s:8080 (%s) from %s: %q (%v)", h.Addr, h.Name, s.client.Name, got, err)
+				continue
+			}
+			answers = append(answers, got)
+		}
+		if got := names(answers); !slices.Equal(got, s.nodeNames()) {
+			t.Errorf("6 connections to %s:8080 (%s) were answered by %v (%v), want every node's task %v", h.Addr, h.Name, got, answers, s.nodeNames())
+		}
+	}
+}

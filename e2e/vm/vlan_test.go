@@ -1,0 +1,57 @@
+package vm
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestVLANTrunk runs the README's 802.1q trunk example: vlan10 and vlan20 on
+// eth1.10 and eth1.20, which weft creates, shares between networks and
+// removes with their last network. Containers reach machines on their own
+// VLAN only: a LAN machine holding an address of vlan10's subnet but on VLAN
+// 20 is out of reach of vlan10's containers.
+func TestVLANTrunk(t *testing.T) {
+	inVM(t)
+	timed(t)
+	l := theLAN(t)
+	h := l.h1
+	// The router is on both VLANs; the pc only on VLAN 20, where it also
+	// holds an address of vlan10's subnet.
+	vlanLink(t, l.router, "10", "192.168.10.1")
+	vlanLink(t, l.router, "20", "192.168.20.1")
+	vlanLink(t, l.pc, "20", "192.168.20.2")
+	mustRun(t, l.pc, "ip", "addr", "add", "192.168.10.2/24", "dev", "eth1.20")
+
+	network(t, h, "-d", Plugin, "-o", "mode=macvlan", "-o", "parent=eth1.10", "--subnet", "192.168.10.0/24", "vlan10")
+	network(t, h, "-d", Plugin, "-o", "mode=macvlan", "-o", "parent=eth1.20", "--subnet", "192.168.20.0/24", "vlan20")
+	for vid, want := range map[string]string{"eth1.10": "802.1Q id 10", "eth1.20": "802.1Q id 20"} {
+		if out := mustRun(t, h.Host, "ip", "-d", "link", "show", vid); !strings.Contains(out, want) {
+			t.Errorf("weft's %s on the Docker host:\n%s\nwant an 802.1q link (%s)", vid, out, want)
+		}
+	}
+	run(t, h, "v10-a", "--network", "vlan10")
+	run(t, h, "v10-b", "--network", "vlan10")
+	run(t, h, "v20-a", "--network", "vlan20")
+
+	reaches(t, h, "v10-a", "v10-b")
+	reaches(t, h, "v10-a", "192.168.10.1")
+	reaches(t, h, "v20-a", "192.168.20.1")
+	reaches(t, h, "v20-a", "192.168.20.2") // the pc answers on VLAN 20...
+	cutOff(t, h, "v10-a", "192.168.10.2")  // ...but not to VLAN 10, whatever the address
+	hostReaches(t, l.router, containerIP(t, h, "v10-b", "vlan10"))
+
+	// A second network on eth1.10 shares it; the link goes with the last.
+	network(t, h, "-d", Plugin, "-o", "mode=macvlan", "-o", "parent=eth1.10", "--subnet", "192.168.11.0/24", "vlan10b")
+	docker(t, h, "rm", "-f", "v10-a", "v10-b")
+	docker(t, h, "network", "rm", "vlan10")
+	if !linkExists(t, h.Host, "eth1.10") {
+		t.Errorf("eth1.10 is gone with vlan10, although vlan10b still uses it")
+	}
+	docker(t, h, "network", "rm", "vlan10b")
+	if linkExists(t, h.Host, "eth1.10") {
+		t.Errorf("eth1.10 outlives its last network")
+	}
+	if !linkExists(t, h.Host, "eth1.20") {
+		t.Errorf("eth1.20 is gone, although vlan20 still uses it")
+	}
+}
