@@ -176,14 +176,18 @@ func findEngine(dir string) (engine, error) {
 	return e, nil
 }
 
-// dockerCLI is the docker client the lab uses, as internal/lab picks it:
-// $WEFT_LAB_DOCKER, else Debian's /usr/bin/docker, else docker in PATH.
+// dockerCLI is the docker client the guest's lab uses: $WEFT_LAB_DOCKER,
+// else the newest one here. Docker 29 refuses clients older than API 1.44
+// (Debian's 20.10 client speaks 1.41); a 28.x client negotiates down to
+// 20.10's API, so it drives both engines.
 func dockerCLI() (string, error) {
 	if v := os.Getenv("WEFT_LAB_DOCKER"); v != "" {
 		return v, nil
 	}
-	if _, err := os.Stat("/usr/bin/docker"); err == nil {
-		return "/usr/bin/docker", nil
+	for _, p := range []string{"/usr/local/bin/docker", "/usr/bin/docker"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
 	}
 	p, err := exec.LookPath("docker")
 	if err != nil {
