@@ -16,11 +16,13 @@ func TestVLANTrunk(t *testing.T) {
 	l := theLAN(t)
 	h := l.h1
 	// The router is on both VLANs; the pc only on VLAN 20, where it also
-	// holds an address of vlan10's subnet.
+	// holds an address of vlan10's subnet, above the addresses weft's IPAM
+	// gives the containers (.2 upwards).
+	const strayAddr = "192.168.10.250"
 	vlanLink(t, l.router, "10", "192.168.10.1")
 	vlanLink(t, l.router, "20", "192.168.20.1")
 	vlanLink(t, l.pc, "20", "192.168.20.2")
-	mustRun(t, l.pc, "ip", "addr", "add", "192.168.10.2/24", "dev", "eth1.20")
+	mustRun(t, l.pc, "ip", "addr", "add", strayAddr+"/24", "dev", "eth1.20")
 
 	network(t, h, "-d", Plugin, "-o", "mode=macvlan", "-o", "parent=eth1.10", "--subnet", "192.168.10.0/24", "vlan10")
 	network(t, h, "-d", Plugin, "-o", "mode=macvlan", "-o", "parent=eth1.20", "--subnet", "192.168.20.0/24", "vlan20")
@@ -33,11 +35,23 @@ func TestVLANTrunk(t *testing.T) {
 	run(t, h, "v10-b", "--network", "vlan10")
 	run(t, h, "v20-a", "--network", "vlan20")
 
+	for _, c := range []string{"v10-a", "v10-b"} {
+		if ip := containerIP(t, h, c, "vlan10"); ip == strayAddr {
+			t.Fatalf("%s got %s, the pc's address on VLAN 20: the check below would prove nothing", c, ip)
+		}
+	}
 	reaches(t, h, "v10-a", "v10-b")
 	reaches(t, h, "v10-a", "192.168.10.1")
 	reaches(t, h, "v20-a", "192.168.20.1")
 	reaches(t, h, "v20-a", "192.168.20.2") // the pc answers on VLAN 20...
-	cutOff(t, h, "v10-a", "192.168.10.2")  // ...but not to VLAN 10, whatever the address
+	cutOff(t, h, "v10-a", strayAddr)       // ...but not to VLAN 10, whatever the address
+	// The positive control: on VLAN 20 the stray address answers (the
+	// router, bound to eth1.20 without a route there, asks for it on-link).
+	if out, err := l.router.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "3", "-I", "eth1.20", strayAddr); err != nil {
+		if out, err = l.router.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "3", "-I", "eth1.20", strayAddr); err != nil {
+			t.Errorf("the pc's %s does not answer on VLAN 20 either, so the VLAN 10 check proves nothing: %v\n%s", strayAddr, err, out)
+		}
+	}
 	hostReaches(t, l.router, containerIP(t, h, "v10-b", "vlan10"))
 
 	// A second network on eth1.10 shares it; the link goes with the last.
