@@ -63,7 +63,7 @@ func TestDockerInVM(t *testing.T) {
 			}
 			start := time.Now()
 			spec := vmlab.Spec{
-				Modules: []string{"overlay"},
+				Modules: guestModules,
 				HostCommands: []string{
 					"ip", "bridge", "iptables", "iptables-save", "iptables-restore",
 					"ip6tables", "ip6tables-save", "ip6tables-restore",
@@ -96,6 +96,18 @@ func TestDockerInVM(t *testing.T) {
 			t.Logf("Docker %s in the VM: %s", e.version, time.Since(start).Round(time.Second))
 		})
 	}
+}
+
+// guestModules are loaded before the tests start rather than on demand: the
+// lab's hosts and their dockerds start in parallel, and of two concurrent
+// first uses of a link type one can fail ("ip link add type veth: Unknown
+// device type") while the other's modprobe is still loading it. br_netfilter
+// is left out: TestNoBrNetfilter needs a host without it.
+var guestModules = []string{
+	"overlay", "veth", "bridge", "vxlan", "macvlan", "ipvlan", "8021q",
+	"nf_tables", "nft_compat", "nft_chain_nat", "nf_nat", "nf_conntrack", "nf_conntrack_netlink",
+	"xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "xt_nat", "xt_tcpudp", "xt_comment", "xt_mark",
+	"xt_ipvs", "ip_vs", "ip_vs_rr", "xfrm_user", "esp4", "xt_policy", "xt_u32",
 }
 
 var skipLine = regexp.MustCompile(`(?m)^\s*--- SKIP: (\S+)`)
