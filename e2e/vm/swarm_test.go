@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -56,14 +55,19 @@ func theSwarm(t *testing.T) *swarm {
 func newSwarm() (*swarm, error) {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	nodes, err := theLab.AddDockerHosts("s1", "s2", "s3")
-	if err != nil {
-		return nil, err
-	}
-	if err := eachNode(nodes, func(h *lab.DockerHost) error {
-		return h.InstallPlugin(c, guestPlugin, Plugin, "SCOPE=global")
-	}); err != nil {
-		return nil, err
+	// One after the other: three dockerds starting at once under TCG
+	// outlast dockerd's wait for its containerd ("timeout waiting for
+	// containerd to start").
+	var nodes []*lab.DockerHost
+	for _, name := range []string{"s1", "s2", "s3"} {
+		h, err := theLab.AddDockerHost(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.InstallPlugin(c, guestPlugin, Plugin, "SCOPE=global"); err != nil {
+			return nil, fmt.Errorf("install weft on %s: %w", name, err)
+		}
+		nodes = append(nodes, h)
 	}
 	sw, err := lab.InitSwarm(c, nodes[0])
 	if err != nil {
@@ -79,18 +83,6 @@ func newSwarm() (*swarm, error) {
 		return nil, err
 	}
 	return &swarm{nodes: nodes, client: client}, nil
-}
-
-// eachNode runs do on the nodes in parallel.
-func eachNode(nodes []*lab.DockerHost, do func(*lab.DockerHost) error) error {
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, h := range nodes {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = do(h) }()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 func (s *swarm) manager() *lab.DockerHost { return s.nodes[0] }
