@@ -237,7 +237,7 @@ func classifyPing(out string, err error) (pingResult, bool) {
 // pingFrom pings target once from container on h.
 func pingFrom(t *testing.T, h *lab.DockerHost, container, target string) pingResult {
 	t.Helper()
-	out, err := h.Docker(ctx(t), "exec", container, "ping", "-c", "1", "-W", "3", target)
+	out, err := h.Docker(ctx(t), "exec", container, "ping", "-c", "1", "-W", pingWait, target)
 	var de *lab.DockerError
 	if errors.As(err, &de) {
 		out += "\n" + de.Stderr
@@ -252,7 +252,7 @@ func pingFrom(t *testing.T, h *lab.DockerHost, container, target string) pingRes
 // pingFromHost pings target once from a lab host (not a container).
 func pingFromHost(t *testing.T, h *lab.Host, target string) pingResult {
 	t.Helper()
-	out, err := h.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "3", target)
+	out, err := h.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", pingWait, target)
 	r, ok := classifyPing(out, err)
 	if !ok {
 		t.Fatalf("ping %s from host %s ended neither in a reply nor in a lost probe: %v\n%s", target, h.Name, err, out)
@@ -260,15 +260,18 @@ func pingFromHost(t *testing.T, h *lab.Host, target string) pingResult {
 	return r
 }
 
-// reaches asserts container on h gets a reply from target. An ARP or
-// neighbour discovery under TCG can outlast one probe, so a first loss is
-// retried once; a cut-off check (cutOff) is never retried.
+// pingWait is how long one probe waits for its reply, in seconds: long
+// enough for an ARP or neighbour resolution under TCG on a loaded machine
+// (the probe waits in the neighbour queue meanwhile), so a probe is never
+// retried, and a cut-off check waits as long as a reply could take.
+const pingWait = "10"
+
+// reaches asserts container on h gets a reply from target.
 func reaches(t *testing.T, h *lab.DockerHost, container, target string) {
 	t.Helper()
-	if pingFrom(t, h, container, target) == replied || pingFrom(t, h, container, target) == replied {
-		return
+	if r := pingFrom(t, h, container, target); r != replied {
+		t.Errorf("%s on %s cannot reach %s: %s", container, h.Name, target, r)
 	}
-	t.Errorf("%s on %s cannot reach %s", container, h.Name, target)
 }
 
 // cutOff asserts container on h gets no reply from target. Every call has a
@@ -281,14 +284,12 @@ func cutOff(t *testing.T, h *lab.DockerHost, container, target string) {
 	}
 }
 
-// hostReaches asserts lab host h gets a reply from target (retried once,
-// as reaches).
+// hostReaches asserts lab host h gets a reply from target.
 func hostReaches(t *testing.T, h *lab.Host, target string) {
 	t.Helper()
-	if pingFromHost(t, h, target) == replied || pingFromHost(t, h, target) == replied {
-		return
+	if r := pingFromHost(t, h, target); r != replied {
+		t.Errorf("host %s cannot reach %s: %s", h.Name, target, r)
 	}
-	t.Errorf("host %s cannot reach %s", h.Name, target)
 }
 
 // mustRun runs a command in lab host h and fails the test on error.
