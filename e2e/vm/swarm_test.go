@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -239,9 +240,15 @@ func randomHex(n int) string {
 }
 
 // TestVIP: a replicated service in swarm's default endpoint mode (VIP) on a
-// weft vxlan network. Its name resolves to one virtual IP, not the tasks';
-// tasks.NAME to the three tasks; connections to the name are balanced by
-// IPVS over the tasks on all three nodes.
+// weft vxlan network. Docker resolves the name to a virtual IP and
+// tasks.NAME to the three tasks, and each task answers at its own address.
+// The VIP itself carries nothing: dockerd makes a network's load-balancing
+// endpoint, behind which it programs IPVS, only for its own overlay driver
+// (createNetwork in moby's daemon/network.go: `agent && driver ==
+// "overlay"`), so for any network plugin it logs "Unable to find load
+// balancing endpoint" and connections to the VIP find no one. weft cannot
+// change that; services on weft networks use --endpoint-mode dnsrr. The test
+// shows the message is dockerd's, so a dockerd that lifts the limit fails it.
 func TestVIP(t *testing.T) {
 	inVM(t)
 	timed(t)
@@ -277,17 +284,35 @@ func TestVIP(t *testing.T) {
 		}
 		return nil
 	})
+	// The positive control: every task answers at its own address, from
+	// another node, across weft's vxlan.
 	var answers []string
-	for range 9 {
-		got, err := httpGet(from, "vip-client", "api", 80)
+	for _, ip := range taskIPs {
+		got, err := httpGet(from, "vip-client", ip, 80)
 		if err != nil || got == "" {
-			t.Errorf("HTTP to the service's VIP from %s: %q (%v)", from.Name, got, err)
-			continue
+			t.Errorf("HTTP to task %s from %s: %q (%v)", ip, from.Name, got, err)
 		}
 		answers = append(answers, got)
 	}
 	if got := names(answers); !slices.Equal(got, s.nodeNames()) {
-		t.Errorf("9 connections to api's VIP were answered by %v (%v), want every node's task %v", got, answers, s.nodeNames())
+		t.Errorf("the tasks answered as %v, want every node's %v", got, s.nodeNames())
+	}
+
+	got, err := httpGet(from, "vip-client", vipAddr, 80)
+	if got != "" {
+		t.Errorf("the VIP %s answered %q: dockerd now balances a network plugin's VIP; make this test positive and update the README", vipAddr, got)
+		return
+	}
+	t.Logf("known dockerd limit: HTTP to the VIP %s: %v", vipAddr, err)
+	const dockerdSays = "Unable to find load balancing endpoint for network"
+	var said []string
+	for _, h := range s.nodes {
+		if b, err := os.ReadFile(h.LogPath); err == nil && strings.Contains(string(b), dockerdSays) {
+			said = append(said, h.Name)
+		}
+	}
+	if len(said) == 0 {
+		t.Errorf("the VIP %s does not answer, but no dockerd logged %q: the cause is not the known dockerd limit", vipAddr, dockerdSays)
 	}
 }
 
