@@ -79,7 +79,8 @@ e2e: plugin
 ## 802.1q trunks, encrypted vxlan, swarm VIP and routing mesh, a host without
 ## br_netfilter), verbosely: a qemu VM per Docker engine (internal/vmlab),
 ## a lab of Docker hosts inside it. WEFT_VM_RUN=PATTERN runs some of them;
-## WEFT_VM_ENGINES="DIR ..." picks the engines (dockerd, docker-proxy, runc).
+## WEFT_VM_ENGINES="DIR ..." picks the engines (dockerd, docker-proxy, runc;
+## default: Docker 29.8 only, e.g. add /usr/sbin for Debian's 20.10).
 e2e-vm: plugin
 	$(GO) test -v -count=1 -timeout 60m -run TestDockerInVM ./e2e/vm
 

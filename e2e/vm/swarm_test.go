@@ -92,7 +92,13 @@ func (s *swarm) manager() *lab.DockerHost { return s.nodes[0] }
 // and removes it at cleanup, once its tasks are gone.
 func (s *swarm) network(t *testing.T, name string, args ...string) {
 	t.Helper()
-	all := append([]string{"network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--attachable"}, args...)
+	s.anyNetwork(t, name, append([]string{"-d", Plugin, "--ipam-driver", Plugin}, args...)...)
+}
+
+// anyNetwork is network with the driver given in args.
+func (s *swarm) anyNetwork(t *testing.T, name string, args ...string) {
+	t.Helper()
+	all := append([]string{"network", "create", "--attachable"}, args...)
 	docker(t, s.manager(), append(all, name)...)
 	t.Cleanup(func() {
 		deadline := time.Now().Add(2 * time.Minute) // tasks leave the network a moment after their service
@@ -319,33 +325,52 @@ func TestVIP(t *testing.T) {
 // TestRoutingMesh: a service on a weft network publishes a port through
 // swarm's routing mesh; a machine outside the swarm gets an answer on every
 // node's address, and connections to one node reach the tasks on all three.
+// The same service on Docker's own overlay network comes first, as the
+// control: if the mesh fails there too, the lab is at fault, not weft.
 func TestRoutingMesh(t *testing.T) {
 	inVM(t)
 	timed(t)
 	s := theSwarm(t)
-	net := "mesh-net"
-	s.network(t, net, "-o", "mode=vxlan", "--subnet", "10.93.0.0/24")
-	s.service(t, "mesh", append([]string{"--replicas", "3", "--replicas-max-per-node", "1", "--network", net, "-p", "8080:80"}, serveNodeName()...)...)
-	s.tasks(t, "mesh")
+	control := t.Run("docker-overlay", func(t *testing.T) {
+		s.anyNetwork(t, "mesh-ctl", "-d", "overlay", "--subnet", "10.94.0.0/24")
+		meshAnswers(t, s, "mesh-ctl", 8090)
+	})
+	t.Run("weft", func(t *testing.T) {
+		s.network(t, "mesh-net", "-o", "mode=vxlan", "--subnet", "10.93.0.0/24")
+		meshAnswers(t, s, "mesh-net", 8080)
+		if !control {
+			t.Errorf("the routing mesh fails on Docker's own overlay network in this lab too: the lab is at fault as well")
+		}
+	})
+}
+
+// meshAnswers runs a 3-task service on network net publishing port through
+// the routing mesh, and checks that every node's address answers, each
+// from the tasks on all three nodes.
+func meshAnswers(t *testing.T, s *swarm, net string, port int) {
+	svc := net + "-web"
+	s.service(t, svc, append([]string{"--replicas", "3", "--replicas-max-per-node", "1", "--network", net,
+		"-p", fmt.Sprintf("%d:80", port)}, serveNodeName()...)...)
+	s.tasks(t, svc)
 	for _, h := range s.nodes {
 		var answers []string
 		eventually(t, 2*time.Minute, "the routing mesh answers on "+h.Name, func() error {
-			got, err := hostHTTPGet(s.client, h.Addr.String(), 8080)
+			got, err := hostHTTPGet(s.client, h.Addr.String(), port)
 			if got == "" {
-				return fmt.Errorf("HTTP to %s:8080 from %s: %q (%v)", h.Addr, s.client.Name, got, err)
+				return fmt.Errorf("HTTP to %s:%d from %s: %q (%v)", h.Addr, port, s.client.Name, got, err)
 			}
 			return nil
 		})
 		for range 6 {
-			got, err := hostHTTPGet(s.client, h.Addr.String(), 8080)
+			got, err := hostHTTPGet(s.client, h.Addr.String(), port)
 			if err != nil || got == "" {
-				t.Errorf("HTTP to %s:8080 (%s) from %s: %q (%v)", h.Addr, h.Name, s.client.Name, got, err)
+				t.Errorf("HTTP to %s:%d (%s) from %s: %q (%v)", h.Addr, port, h.Name, s.client.Name, got, err)
 				continue
 			}
 			answers = append(answers, got)
 		}
 		if got := names(answers); !slices.Equal(got, s.nodeNames()) {
-			t.Errorf("6 connections to %s:8080 (%s) were answered by %v (%v), want every node's task %v", h.Addr, h.Name, got, answers, s.nodeNames())
+			t.Errorf("6 connections to %s:%d (%s) were answered by %v (%v), want every node's task %v", h.Addr, port, h.Name, got, answers, s.nodeNames())
 		}
 	}
 }
