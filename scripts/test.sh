@@ -44,7 +44,11 @@ labelled() {
   return "${PIPESTATUS[0]}"
 }
 
-pkgs=$("$go" list ./... | grep -v -e '/e2e$' -e '/internal/lab$')
+# e2e/vm (Docker engines in the full-kernel VM) runs by `make e2e-vm` only,
+# not yet here: one engine takes about 18 minutes under TCG, which the
+# 30-minute budget of .ci/run cannot hold beside the e2e runs, and its
+# RoutingMesh scenario fails in the VM lab for Docker's own overlay too.
+pkgs=$("$go" list ./... | grep -v -e '/e2e$' -e '/e2e/vm$' -e '/internal/lab$')
 # Its own process group, so an interrupted run stops it too.
 set -m
 timed packages labelled packages "$go" test -count=1 -timeout 30m $pkgs &
