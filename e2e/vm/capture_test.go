@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/weftnet/weft/internal/lab"
 	"github.com/weftnet/weft/internal/labkit"
+	"github.com/weftnet/weft/internal/nsthread"
 )
 
 // capture records every frame crossing the lab's switch (all its ports, so
@@ -51,34 +51,25 @@ func startCapture(t *testing.T) *capture {
 // of the switch namespace. The socket keeps its namespace after the thread
 // leaves it.
 func switchSocket() (int, error) {
-	type result struct {
-		fd  int
-		err error
+	ns, err := netns.GetFromPath(filepath.Join(labkit.NetnsDir, lab.SwitchNS))
+	if err != nil {
+		return -1, err
 	}
-	ch := make(chan result)
-	go func() {
-		// Never unlocked: Go retires the thread rather than let another
-		// goroutine run in the namespace.
-		runtime.LockOSThread()
-		ns, err := netns.GetFromPath(filepath.Join(labkit.NetnsDir, lab.SwitchNS))
-		if err != nil {
-			ch <- result{-1, err}
-			return
+	defer ns.Close()
+	fd := -1
+	err = nsthread.In(ns, func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL))); err != nil {
+			return err
 		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			ch <- result{-1, err}
-			return
+		tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+		if err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			fd = -1
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
-		if err == nil {
-			tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
-			err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-		}
-		ch <- result{fd, err}
-	}()
-	r := <-ch
-	return r.fd, r.err
+		return err
+	})
+	return fd, err
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/weftnet/weft/internal/nsthread"
 )
 
 // nftRcvBuf is the socket's receive buffer: a dockerd start or an nft -f
@@ -92,22 +93,17 @@ func nftSocket(nsPath string) (int, error) {
 		return -1, fmt.Errorf("nf_tables notifications: namespace %s: %w", nsPath, err)
 	}
 	defer target.Close()
-	type result struct {
-		fd  int
-		err error
-	}
-	done := make(chan result)
-	go func() {
-		// The thread is never unlocked: Go retires it rather than let
-		// another goroutine run in the namespace.
-		runtime.LockOSThread()
+	fd := -1
+	enter := func() error {
 		if err := netns.Set(target); err != nil {
-			done <- result{-1, fmt.Errorf("nf_tables notifications: enter %s: %w", nsPath, err)}
-			return
+			return fmt.Errorf("nf_tables notifications: enter %s: %w", nsPath, err)
 		}
-		fd, err := open()
-		done <- result{fd, err}
-	}()
-	r := <-done
-	return r.fd, r.err
+		return nil
+	}
+	err = nsthread.Do(enter, func() error {
+		var err error
+		fd, err = open()
+		return err
+	})
+	return fd, err
 }
