@@ -18,6 +18,7 @@ func (n *Network) CreateEndpoint(h netmode.Host, ep *netmode.Endpoint) error {
 	mac, _ := net.ParseMAC(ep.MAC)
 	return CreateVeth(h.NL(), VethSpec{
 		Host: ep.HostVeth, Container: ep.Link, Bridge: n.Options.Bridge, MTU: n.Config.MTU, MAC: mac,
+		Isolated: !n.Options.ICC,
 	})
 }
 

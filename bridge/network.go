@@ -8,6 +8,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/weftnet/weft/firewall"
 	"github.com/weftnet/weft/internal/errdefs"
@@ -99,15 +100,19 @@ func (n *Network) tune(h netmode.Host) error {
 		}
 	}
 	if !n.Options.ICC {
-		// Traffic between two ports of one bridge meets iptables only when
-		// br_netfilter hands it over; without that ICC off would do nothing.
+		// icc=false is the containers' isolated bridge ports (CreateVeth).
+		// Where br_netfilter is loaded, bridged traffic also meets weft's
+		// iptables rules, which drop it a second time. Where it is not
+		// (Docker 27.3+ loads it only for its own icc=false networks), the
+		// keys do not exist and the ports alone do it: loading the module
+		// would need CAP_SYS_MODULE.
 		keys := []string{"net/bridge/bridge-nf-call-iptables"}
 		if len(n.Config.IPv6Subnets) > 0 {
 			keys = append(keys, "net/bridge/bridge-nf-call-ip6tables")
 		}
 		for _, key := range keys {
-			if err := h.Sysctl(key, "1"); err != nil {
-				return errdefs.Errorf(errdefs.Invalid, "%s=false needs the br_netfilter kernel module (modprobe br_netfilter): %v", OptICC, err)
+			if err := h.Sysctl(key, "1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%s=false: set %s: %w", OptICC, key, err)
 			}
 		}
 	}

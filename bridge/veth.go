@@ -20,6 +20,8 @@ type VethSpec struct {
 	Bridge          string
 	MTU             int
 	MAC             net.HardwareAddr // MAC of the container side
+	// Isolated makes Host an isolated bridge port (icc=false).
+	Isolated bool
 }
 
 // CreateVeth creates the pair and attaches it to the bridge. On failure
@@ -50,6 +52,13 @@ func CreateVeth(h *nl.Handle, spec VethSpec) (retErr error) {
 	// packet is bridged back out the port it came in on.
 	if err := h.LinkSetHairpin(host, true); err != nil {
 		return fmt.Errorf("set hairpin on %q: %w", spec.Host, err)
+	}
+	// icc=false in the bridge itself: frames between two isolated ports
+	// are never forwarded, with or without br_netfilter.
+	if spec.Isolated {
+		if err := h.LinkSetIsolated(host, true); err != nil {
+			return fmt.Errorf("isolate bridge port %q: %w", spec.Host, err)
+		}
 	}
 	if err := h.LinkSetUp(host); err != nil {
 		return fmt.Errorf("set %q up: %w", spec.Host, err)

@@ -274,7 +274,7 @@ func TestBridgeTuning(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := map[string]string{
-		"net.bridge.bridge-nf-call-iptables":           "1", // ICC off works only through br_netfilter
+		"net.bridge.bridge-nf-call-iptables":           "1", // bridged traffic meets the ICC rules too
 		"net.ipv4.conf.wf-aaaaaaaaaaaa.route_localnet": "1", // published ports answer on 127.0.0.1
 		"net.ipv4.ip_forward":                          "1",
 	}

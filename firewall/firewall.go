@@ -136,7 +136,8 @@ type Network struct {
 	// ICC lets containers of the network talk to each other; when false
 	// traffic between them is dropped. Bridged traffic only reaches
 	// iptables with net.bridge.bridge-nf-call-iptables=1 (and -ip6tables,
-	// per network namespace), as on every host where Docker runs.
+	// per network namespace); where br_netfilter is not loaded the
+	// bridge's isolated ports (bridge.VethSpec.Isolated) do it alone.
 	ICC bool
 	// Masquerade hides the network's IPv4 subnets behind the host's
 	// address on the way out (Docker's ip-masquerade option). IPv6 is

@@ -44,7 +44,7 @@ func TestGatewayRules(t *testing.T) {
 			[]string{"-d 10.1.0.2/32 -i eth1 -o wfa -p tcp -m tcp --dport 80 -j ACCEPT", "-o wfa -j DROP"}, nil},
 		{"host_ipv4", func(n *Network) { n.HostIPv4 = addr("192.0.2.7") }, ipv4, ChainPostrouting,
 			[]string{"-s 10.1.0.0/24 ! -o wfa -j SNAT --to-source 192.0.2.7"}, []string{"-s 10.1.0.0/24 ! -o wfa -j MASQUERADE"}},
-		{"no host_ipv6: IPv6 untranslated", func(*Network) {}, ipv6, ChainPostrouting, nil, []string{"-s fd01::/64"}},
+		{"no host_ipv6: IPv6 untranslated", func(*Network) {}, ipv6, ChainPostrouting, nil, []string{"-s fd01::/64 ! -o"}},
 		{"host_ipv6", func(n *Network) { n.HostIPv6 = addr("2001:db8::7") }, ipv6, ChainPostrouting,
 			[]string{"-s fd01::/64 ! -o wfa -j SNAT --to-source 2001:db8::7"}, nil},
 		{"host_ipv4 without masquerade", func(n *Network) { n.HostIPv4 = addr("192.0.2.7"); n.Masquerade = false }, ipv4, ChainPostrouting,

@@ -229,10 +229,34 @@ func portRules(nets []Network, ports []PortMapping, fam family) (dnat, post []st
 		// through the host instead of going straight to the client.
 		dnat = append(dnat, fmt.Sprintf("%s-p %s -m %s --dport %d -j DNAT --to-destination %s",
 			dst, p.Proto, p.Proto, p.HostPort, netip.AddrPortFrom(p.ContainerIP, p.ContainerPort)))
-		post = append(post, fmt.Sprintf("-s %s -d %s -p %s -m %s --dport %d -j MASQUERADE",
-			hostPrefix(p.ContainerIP), hostPrefix(p.ContainerIP), p.Proto, p.Proto, p.ContainerPort))
+		// Hairpin from the whole subnet, the container itself included:
+		// the DNATed connection then leaves from the gateway, so the
+		// reply is routed back through the host and un-NATed there.
+		// Without br_netfilter (Docker 27.3+ leaves it unloaded) the
+		// reply to a peer would otherwise be bridged straight back with
+		// the container's address. "--ctstate DNAT": with br_netfilter,
+		// bridged traffic between containers passes nat POSTROUTING too,
+		// and must keep its source.
+		post = append(post, fmt.Sprintf("-s %s -d %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT -j MASQUERADE",
+			hairpinSource(nets, p), hostPrefix(p.ContainerIP), p.Proto, p.Proto, p.ContainerPort))
 	}
 	return dnat, post
+}
+
+// hairpinSource is the subnet of p's network that holds its container, or
+// the container's own address when no network says.
+func hairpinSource(nets []Network, p PortMapping) string {
+	for _, n := range nets {
+		if n.Bridge != p.Bridge {
+			continue
+		}
+		for _, s := range n.Subnets {
+			if s.Contains(p.ContainerIP) {
+				return s.String()
+			}
+		}
+	}
+	return hostPrefix(p.ContainerIP)
 }
 
 // isolation turns WEFT-FORWARD's rules into WEFT-ISOLATION's, which drop in

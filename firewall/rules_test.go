@@ -85,9 +85,9 @@ COMMIT
 -A WEFT-POSTROUTING -s 127.0.0.0/8 -o wfa -j MASQUERADE
 -A WEFT-POSTROUTING -s 10.2.0.0/24 ! -o wfb -j MASQUERADE
 -A WEFT-POSTROUTING -s 127.0.0.0/8 -o wfb -j MASQUERADE
--A WEFT-POSTROUTING -s 10.1.0.2/32 -d 10.1.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
--A WEFT-POSTROUTING -s 10.1.0.2/32 -d 10.1.0.2/32 -p udp -m udp --dport 53 -j MASQUERADE
--A WEFT-POSTROUTING -s 10.2.0.5/32 -d 10.2.0.5/32 -p sctp -m sctp --dport 9000 -j MASQUERADE
+-A WEFT-POSTROUTING -s 10.1.0.0/24 -d 10.1.0.2/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j MASQUERADE
+-A WEFT-POSTROUTING -s 10.1.0.0/24 -d 10.1.0.2/32 -p udp -m udp --dport 53 -m conntrack --ctstate DNAT -j MASQUERADE
+-A WEFT-POSTROUTING -s 10.2.0.0/24 -d 10.2.0.5/32 -p sctp -m sctp --dport 9000 -m conntrack --ctstate DNAT -j MASQUERADE
 -I PREROUTING 1 -m addrtype --dst-type LOCAL -j WEFT-DNAT
 -I OUTPUT 1 -m addrtype --dst-type LOCAL -j WEFT-DNAT
 -I POSTROUTING 1 -j WEFT-POSTROUTING
@@ -133,7 +133,7 @@ COMMIT
 :WEFT-DNAT - [0:0]
 :WEFT-POSTROUTING - [0:0]
 -A WEFT-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd01::2]:80
--A WEFT-POSTROUTING -s fd01::2/128 -d fd01::2/128 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A WEFT-POSTROUTING -s fd01::/64 -d fd01::2/128 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j MASQUERADE
 -I PREROUTING 1 -m addrtype --dst-type LOCAL -j WEFT-DNAT
 -I OUTPUT 1 ! -d ::1/128 -m addrtype --dst-type LOCAL -j WEFT-DNAT
 -I POSTROUTING 1 -j WEFT-POSTROUTING

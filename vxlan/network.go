@@ -106,7 +106,7 @@ func (n *Network) Ensure(h netmode.Host) error {
 	spec := Spec{
 		Name: Name(n.ID), VNI: n.VXLAN.VNI, Port: n.VXLAN.Port, Local: u.local,
 		Underlay: u.dev, Group: n.VXLAN.Group, Bridge: n.Options.Bridge, MTU: n.Config.MTU,
-		SourcePort: n.State.ESPSourcePort,
+		SourcePort: n.State.ESPSourcePort, Isolated: !n.Options.ICC,
 	}
 	if err := Ensure(h.NL(), spec); err != nil {
 		return err

@@ -40,6 +40,9 @@ type Spec struct {
 	Underlay string     // device the tunnel leaves through
 	Group    netip.Addr // multicast group, or invalid for a unicast flood list
 	Bridge   string     // the bridge the device joins
+	// Isolated makes the device an isolated bridge port (icc=false): no
+	// frame passes between it and the containers' isolated ports.
+	Isolated bool
 	MTU      int
 	// SourcePort pins the UDP source port (an encrypted network's IPsec
 	// policies select it); 0 leaves the kernel's flow-hashed range.
@@ -72,6 +75,9 @@ func Ensure(h *nl.Handle, spec Spec) error {
 	}
 	if err := h.LinkSetMaster(l, br); err != nil {
 		return err
+	}
+	if err := h.LinkSetIsolated(l, spec.Isolated); err != nil {
+		return fmt.Errorf("isolate vxlan %q on its bridge: %w", spec.Name, err)
 	}
 	return h.LinkSetUp(l)
 }

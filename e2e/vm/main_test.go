@@ -162,16 +162,6 @@ func docker(t *testing.T, h *lab.DockerHost, args ...string) string {
 	return out
 }
 
-// dockerFails runs the CLI expecting failure and returns the error text.
-func dockerFails(t *testing.T, h *lab.DockerHost, args ...string) string {
-	t.Helper()
-	out, err := h.Docker(ctx(t), args...)
-	if err == nil {
-		t.Fatalf("docker %s succeeded, want an error; output: %s", strings.Join(args, " "), out)
-	}
-	return err.Error()
-}
-
 // network creates a network on h (args are docker network create's, name
 // last) and removes it at cleanup.
 func network(t *testing.T, h *lab.DockerHost, args ...string) {

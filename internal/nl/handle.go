@@ -168,6 +168,11 @@ func (h *Handle) LinkSetMTU(l netlink.Link, mtu int) error { return h.h.LinkSetM
 // LinkSetMaster enslaves l to master (a bridge).
 func (h *Handle) LinkSetMaster(l, master netlink.Link) error { return h.h.LinkSetMaster(l, master) }
 
+// LinkSetIsolated makes l an isolated bridge port: the bridge forwards no
+// frame between two isolated ports, only to and from the others and the
+// bridge itself.
+func (h *Handle) LinkSetIsolated(l netlink.Link, on bool) error { return h.h.LinkSetIsolated(l, on) }
+
 // LinkSetHairpin lets a bridge port send frames back out the port they came
 // in on.
 func (h *Handle) LinkSetHairpin(l netlink.Link, on bool) error { return h.h.LinkSetHairpin(l, on) }
