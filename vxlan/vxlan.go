@@ -76,8 +76,10 @@ func Ensure(h *nl.Handle, spec Spec) error {
 	if err := h.LinkSetMaster(l, br); err != nil {
 		return err
 	}
-	if err := h.LinkSetIsolated(l, spec.Isolated); err != nil {
-		return fmt.Errorf("isolate vxlan %q on its bridge: %w", spec.Name, err)
+	if spec.Isolated {
+		if err := h.LinkSetIsolated(l, true); err != nil {
+			return fmt.Errorf("isolate vxlan %q on its bridge: %w", spec.Name, err)
+		}
 	}
 	return h.LinkSetUp(l)
 }
