@@ -91,6 +91,12 @@ func (s *fileSet) addHostCommands(names []string) error {
 			}
 		}
 	}
+	return s.addLibraries(elfs)
+}
+
+// addLibraries adds the shared libraries the ELF files need, at the paths
+// the host's dynamic loader uses.
+func (s *fileSet) addLibraries(elfs []string) error {
 	libs, err := sharedLibraries(elfs)
 	if err != nil {
 		return err
@@ -116,14 +122,7 @@ func (s *fileSet) addPrograms(programs map[string]string) error {
 		s.files[guest] = real
 		elfs = append(elfs, real)
 	}
-	libs, err := sharedLibraries(elfs)
-	if err != nil {
-		return err
-	}
-	for guest, host := range libs {
-		s.files[guest] = host
-	}
-	return nil
+	return s.addLibraries(elfs)
 }
 
 // libDirs are searched for a library no RUNPATH finds: the default search
