@@ -63,6 +63,18 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "resolv.conf:", err)
 		return 1
 	}
+	// The VM's own namespace is where a real Docker host's dockerd runs,
+	// so it forwards IPv4 as dockerd leaves it. That matters beyond it:
+	// every namespace made later takes its IPv4 settings from this one
+	// (net.core.devconf_inherit_init_net=0), and dockerd relies on it for
+	// the routing mesh, whose ingress sandbox must forward the tasks'
+	// replies back to the client and is never told to. With forwarding
+	// off here, the sandbox's IPVS sent every connection to a task and
+	// never saw an answer.
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "ip_forward:", err)
+		return 1
+	}
 	var err error
 	theLab, err = lab.New(lab.Config{
 		Dir:     "/tmp/weft-vm-lab",
@@ -295,14 +307,19 @@ func mustRun(t *testing.T, h *lab.Host, args ...string) string {
 // eventually retries check until it succeeds or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
+	if err := within(timeout, check); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// within retries check until it succeeds or timeout passes, and returns its
+// last error.
+func within(timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(time.Second)
 	}

@@ -354,13 +354,16 @@ func meshAnswers(t *testing.T, s *swarm, net string, port int) {
 	s.tasks(t, svc)
 	for _, h := range s.nodes {
 		var answers []string
-		eventually(t, 2*time.Minute, "the routing mesh answers on "+h.Name, func() error {
+		if err := within(2*time.Minute, func() error {
 			got, err := hostHTTPGet(s.client, h.Addr.String(), port)
 			if got == "" {
 				return fmt.Errorf("HTTP to %s:%d from %s: %q (%v)", h.Addr, port, s.client.Name, got, err)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Logf("the mesh's state on %s:\n%s", h.Name, meshState(h))
+			t.Fatalf("the routing mesh answers on %s: %v", h.Name, err)
+		}
 		for range 6 {
 			got, err := hostHTTPGet(s.client, h.Addr.String(), port)
 			if err != nil || got == "" {
@@ -373,4 +376,26 @@ func meshAnswers(t *testing.T, s *swarm, net string, port int) {
 			t.Errorf("6 connections to %s:%d (%s) were answered by %v (%v), want every node's task %v", h.Addr, port, h.Name, got, answers, s.nodeNames())
 		}
 	}
+}
+
+// meshState is what a routing mesh is made of on node h, with packet
+// counters: the node's NAT and filter rules, and in the ingress sandbox its
+// addresses, routes, rules and IPVS table.
+func meshState(h *lab.DockerHost) string {
+	const sbox = "nsenter --net=/run/docker/netns/ingress_sbox"
+	script := strings.Join([]string{
+		"ip addr", "ip route", "iptables-save -c",
+		"ls /run/docker/netns",
+		sbox + " ip addr", sbox + " ip route", sbox + " iptables-save -c",
+		sbox + " cat /proc/net/ip_vs", sbox + " cat /proc/net/ip_vs_stats",
+		sbox + " sysctl -a 2>/dev/null | grep -E 'vs\\.conntrack|ip_forward|rp_filter'",
+		"cat /proc/net/nf_conntrack 2>/dev/null | grep -E 'dport=80[89]0' | head -20",
+	}, "; echo ---; ")
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := h.Run(c, "sh", "-c", script)
+	if err != nil {
+		out += "\n" + err.Error()
+	}
+	return out
 }
