@@ -20,6 +20,9 @@ ENGINE29_DIR        := $(BUILD)/engines/29.8
 # and their recovery (plugin kill, dockerd restart, reboot). Swarm is left
 # out: Docker 29 does not support it with nftables.
 E2E_BRIDGE_TESTS := ^(TestBridge.*|TestICCOff|TestMasquerade|TestPublishedPorts|TestInternal|TestIsolationAndMultiTier|TestIPv6DualStack|TestNothingLeaks|TestPluginKilled|TestDockerdRestart|TestReboot)$$
+# The engines e2e/vm runs inside the full-kernel VM, one VM each: Docker
+# 29.8 and Debian's 20.10.
+VM_ENGINES := $(abspath $(ENGINE29_DIR)) /usr/sbin
 # golangci-lint, pinned; installed from the Go module proxy into build/tools.
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BUILD)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
@@ -65,7 +68,7 @@ engines:
 ## and the last lines give each step's verdict and time
 test: plugin engines
 	$(GO) vet ./...
-	GO=$(GO) scripts/test.sh '$(E2E_BRIDGE_TESTS)'
+	GO=$(GO) scripts/test.sh '$(E2E_BRIDGE_TESTS)' '$(VM_ENGINES)'
 
 ## e2e: the end-to-end suite alone on one engine and backend, e.g.
 ## make e2e ENGINE=29.8 BACKEND=nftables RUN=TestBridge
@@ -79,10 +82,10 @@ e2e: plugin
 ## 802.1q trunks, encrypted vxlan, swarm VIP and routing mesh, a host without
 ## br_netfilter), verbosely: a qemu VM per Docker engine (internal/vmlab),
 ## a lab of Docker hosts inside it. WEFT_VM_RUN=PATTERN runs some of them;
-## WEFT_VM_ENGINES="DIR ..." picks the engines (dockerd, docker-proxy, runc;
-## default: Docker 29.8 only, e.g. add /usr/sbin for Debian's 20.10).
-e2e-vm: plugin
-	$(GO) test -v -count=1 -timeout 60m -run TestDockerInVM ./e2e/vm
+## VM_ENGINES="DIR ..." picks the engines (directories holding dockerd,
+## docker-proxy and runc; default: Docker 29.8 and Debian's 20.10).
+e2e-vm: plugin engines
+	WEFT_VM_ENGINES='$(VM_ENGINES)' $(GO) test -v -count=1 -timeout 80m -run TestDockerInVM ./e2e/vm
 
 ## unit: the tests that need neither root nor Docker
 unit:

@@ -18,8 +18,9 @@ const (
 	// EnvEngines lists the engine directories to test, separated by
 	// spaces: each holds dockerd, docker-proxy and runc of one engine.
 	// Unset means the current engine only (build/engines/29.8, else where
-	// go install puts binaries): one engine's run takes about 18 minutes
-	// under TCG. Debian's docker.io is /usr/sbin.
+	// go install puts binaries): one engine's run takes about 10 minutes
+	// under TCG on an idle machine. Debian's docker.io is /usr/sbin. make
+	// e2e-vm and make test set it to both (VM_ENGINES in the Makefile).
 	EnvEngines = "WEFT_VM_ENGINES"
 	// EnvPluginDir overrides build/plugin.
 	EnvPluginDir = "WEFT_PLUGIN_DIR"
