@@ -190,10 +190,12 @@ func TestKernelGuard(t *testing.T) {
 		g.quiet(1500 * time.Millisecond)
 
 		g.disrupt("a dockerd restart", "jump FORWARD -j WEFT-FORWARD is behind -j DOCKER-FORWARD", func() {
-			for _, chain := range []string{"DOCKER-FORWARD", "DOCKER-USER"} {
-				l.host.MustRun(t, l.ipt, "-w", "-D", "FORWARD", "-j", chain)
-				l.host.MustRun(t, l.ipt, "-w", "-I", "FORWARD", "-j", chain)
-			}
+			// Docker's jumps put first again, in one transaction as
+			// dockerd does: as separate commands, the guard's poll could
+			// see (and repair) a state halfway.
+			l.restore(l.ipt, "*filter\n"+
+				"-D FORWARD -j DOCKER-FORWARD\n-I FORWARD 1 -j DOCKER-FORWARD\n"+
+				"-D FORWARD -j DOCKER-USER\n-I FORWARD 1 -j DOCKER-USER\nCOMMIT\n")
 		})
 		l.requireForward("-A FORWARD -j DOCKER-USER", "-A FORWARD -j WEFT-FORWARD", "-A FORWARD -j DOCKER-FORWARD")
 		s.expect("after the guard's repair")
@@ -210,8 +212,9 @@ func TestKernelGuard(t *testing.T) {
 
 		g.disrupt("a chain's rules reordered", "chain WEFT-ISOLATION has its rules in another order", func() {
 			rules := l.chain(l.ipt, "mangle", ChainIsolation)
-			l.host.MustRun(t, l.ipt, "-w", "-t", "mangle", "-D", ChainIsolation, "1")
-			l.host.MustRun(t, l.ipt, "-w", "-t", "mangle", "-A", ChainIsolation, "-i", "wfa", "-o", "wfa", "-j", "RETURN")
+			// The first rule moved to the end, in one transaction: as two
+			// commands, a poll between them sees a rule missing instead.
+			l.restore(l.ipt, "*mangle\n-D "+ChainIsolation+" 1\n-A "+ChainIsolation+" -i wfa -o wfa -j RETURN\nCOMMIT\n")
 			if rules[0] != "-A WEFT-ISOLATION -i wfa -o wfa -j RETURN" {
 				t.Fatalf("WEFT-ISOLATION starts with %q", rules[0])
 			}

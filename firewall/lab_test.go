@@ -164,6 +164,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// restore applies text with cmd-restore --noflush: one transaction per
+// table.
 func (l *lab) restore(cmd, text string) {
 	l.t.Helper()
 	c := []string{"sh", "-c", `printf '%s' "$1" | ` + cmd + `-restore --noflush -w`, "sh", text}
