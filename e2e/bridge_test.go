@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 	"github.com/weftnet/weft/internal/testlab"
 )
 
@@ -316,7 +317,7 @@ func internalScenario(t *testing.T, d netDriver) {
 	reaches(t, open+"-a", extAddr)
 	// Out: weft gives an internal container no route out, Docker's bridge
 	// gives it one and drops what it sends.
-	cutOff(t, host, net+"-a", extAddr, noReply, noRoute)
+	cutOff(t, host, net+"-a", extAddr, probe.NoReply, probe.NoRoute)
 	cutOff(t, host, rogue, extAddr)
 	// In: rogue would answer through its route.
 	hostCutOff(t, ext, containerIP(t, host, rogue))
@@ -376,7 +377,7 @@ func multiTierScenario(t *testing.T, d netDriver) {
 	// The data tier reaches nothing outside, though the outside host could
 	// answer it.
 	routeVia(t, ext, d.subnet(19), host)
-	cutOff(t, host, "db", extAddr, noReply, noRoute)
+	cutOff(t, host, "db", extAddr, probe.NoReply, probe.NoRoute)
 
 	// Isolation between two ordinary networks, and against Docker's
 	// default bridge (docker0).

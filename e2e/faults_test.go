@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 	"github.com/weftnet/weft/vxlan"
 )
 
@@ -155,20 +156,14 @@ func (p *pinger) stop(t *testing.T) {
 	docker(t, p.h, "kill", "-s", "INT", p.name)
 	docker(t, p.h, "wait", p.name)
 	out := docker(t, p.h, "logs", p.name)
-	m := pingStats.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("pinger output has no statistics:\n%s", tail(out, 10))
+	sent, got, ok := probe.PingStats(out)
+	if !ok {
+		t.Fatalf("pinger output has no statistics:\n%s", probe.Tail(out, 10))
 	}
-	sent, got := atoi(m[1]), atoi(m[2])
 	t.Logf("%s -> %s: %d probes, %d answered", p.h.Name, p.target, sent, got)
 	if sent < due/2 || sent-got > 1 {
-		t.Errorf("traffic from %s to %s suffered: %d probes sent (%d due), %d answered\n%s", p.h.Name, p.target, sent, due, got, tail(out, 20))
+		t.Errorf("traffic from %s to %s suffered: %d probes sent (%d due), %d answered\n%s", p.h.Name, p.target, sent, due, got, probe.Tail(out, 20))
 	}
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
 }
 
 // leaveAndRejoin makes h leave the swarm and join it again, checking that

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // Docker writes its firewall rules again at every start, in chains weft
@@ -126,7 +127,7 @@ func runOn(t *testing.T, h *lab.DockerHost, restart, name string, args ...string
 func restartDockerd(t *testing.T, h *lab.DockerHost, containers ...string) {
 	t.Helper()
 	if err := h.RestartDockerd(ctx(t)); err != nil {
-		t.Fatalf("restart dockerd on %s: %v\n%s", h.Name, err, tail(h.Logs(), 40))
+		t.Fatalf("restart dockerd on %s: %v\n%s", h.Name, err, probe.Tail(h.Logs(), 40))
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for _, c := range containers {
@@ -136,7 +137,7 @@ func restartDockerd(t *testing.T, h *lab.DockerHost, containers ...string) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s on %s not running after the dockerd restart: %q %v\n%s", c, h.Name, out, err, tail(h.Logs(), 40))
+				t.Fatalf("%s on %s not running after the dockerd restart: %q %v\n%s", c, h.Name, out, err, probe.Tail(h.Logs(), 40))
 			}
 			time.Sleep(300 * time.Millisecond)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // TestGatewayTakeoverAfterPluginRestart is dockerd's known issue in the
@@ -110,7 +111,7 @@ func TestGatewayTakeoverAfterPluginRestart(t *testing.T) {
 	eventually(t, 10*time.Second, "weft logs the rollback of the failed connect", func() error {
 		weftLog = logSince(t, from)
 		if !hasCall(weftLog, "DeleteEndpoint", "network="+newNet[:12]) {
-			return fmt.Errorf("no DeleteEndpoint for network %s in weft's debug log since the connect:\n%s", newNet[:12], tail(weftLog, 40))
+			return fmt.Errorf("no DeleteEndpoint for network %s in weft's debug log since the connect:\n%s", newNet[:12], probe.Tail(weftLog, 40))
 		}
 		return nil
 	})
@@ -118,7 +119,7 @@ func TestGatewayTakeoverAfterPluginRestart(t *testing.T) {
 	// and weft refused nothing.
 	for _, call := range []string{revoke, "ProgramExternalConnectivity"} {
 		if hasCall(weftLog, call, "endpoint="+oldEP[:12]) {
-			t.Errorf("weft was asked %s for the old gateway endpoint %s: the failure may be weft's; its log since the connect:\n%s", call, oldEP[:12], tail(weftLog, 40))
+			t.Errorf("weft was asked %s for the old gateway endpoint %s: the failure may be weft's; its log since the connect:\n%s", call, oldEP[:12], probe.Tail(weftLog, 40))
 		}
 	}
 	for _, line := range strings.Split(weftLog, "\n") {

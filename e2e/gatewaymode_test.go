@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // The bridge options Docker added since 20.10, each run on weft and on
@@ -183,7 +184,7 @@ func TestGatewayModeIsolated(t *testing.T) {
 			}
 			reaches(t, net+"-a", net+"-b")
 			hostReaches(t, host.Host, containerIP(t, host, plain+"-a"))
-			if r := pingFromHost(t, host.Host, containerIP(t, host, net+"-b")); r == replied {
+			if r := pingFromHost(t, host.Host, containerIP(t, host, net+"-b")); r == probe.Replied {
 				t.Errorf("the Docker host reached a container of an isolated network")
 			}
 			// A container that routes to the host's address on its link

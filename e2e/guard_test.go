@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // TestFirewallGuard: whoever changes weft's chains, jumps or their order
@@ -110,7 +111,7 @@ func guardScenario(t *testing.T, h *lab.DockerHost, n int) {
 		logged := waitLogged(h, offset, c.logged)
 		for _, l := range c.logged {
 			if !strings.Contains(logged, l) {
-				t.Errorf("after %s weft's log does not say it put back %q:\n%s", c.what, l, tail(logged, 20))
+				t.Errorf("after %s weft's log does not say it put back %q:\n%s", c.what, l, probe.Tail(logged, 20))
 			}
 		}
 		s.check(t, "after "+c.what)

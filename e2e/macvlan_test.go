@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // addLANPort gives the Docker host a second NIC, "lan1", on the lab switch:
@@ -106,7 +107,7 @@ func TestMacvlanInternal(t *testing.T) {
 	run(t, net+"-b", "--network", net)
 	reaches(t, net+"-a", net+"-b")
 	// weft gives a container of an internal network no route out.
-	cutOff(t, host, net+"-a", ext.Addr.String(), noRoute)
+	cutOff(t, host, net+"-a", ext.Addr.String(), probe.NoRoute)
 }
 
 // TestMacvlanBadInput: clear errors, nothing left behind.

@@ -5,12 +5,10 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // Plugin is the name users type after -d.
@@ -170,7 +169,7 @@ func docker(t *testing.T, h *lab.DockerHost, args ...string) string {
 	t.Helper()
 	out, err := h.Docker(ctx(t), args...)
 	if err != nil {
-		t.Fatalf("docker %s: %v\n--- dockerd log tail ---\n%s", strings.Join(args, " "), err, tail(h.Logs(), 40))
+		t.Fatalf("docker %s: %v\n--- dockerd log tail ---\n%s", strings.Join(args, " "), err, probe.Tail(h.Logs(), 40))
 	}
 	return out
 }
@@ -183,14 +182,6 @@ func dockerFails(t *testing.T, h *lab.DockerHost, args ...string) string {
 		t.Fatalf("docker %s succeeded, want an error; output: %s", strings.Join(args, " "), out)
 	}
 	return err.Error()
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // netName makes a network name unique to the test.
@@ -240,63 +231,29 @@ func sh(t *testing.T, container, script string) (string, error) {
 	return host.Docker(ctx(t), "exec", container, "sh", "-c", script)
 }
 
-// pingResult is how one ping ended. A check that something must not be
-// reached wants noReply (or, where a missing route is the point, noRoute):
-// any other failure, such as a stopped container, no ping binary or a name
-// that does not resolve, would pass a negative check whatever the network
-// does, so pingFrom fails the test on it instead.
-type pingResult string
+// pingWait is how long one probe waits for its reply.
+const pingWait = 2 * time.Second
 
-const (
-	replied pingResult = "a reply"
-	// noReply: ping sent its probe and nothing answered in time.
-	noReply pingResult = "no reply"
-	// noRoute: the sender's kernel has no route to the target
-	// ("sendto: Network is unreachable"), so nothing was sent.
-	noRoute pingResult = "no route"
-)
-
-// pingFrom pings target once from container on h.
-func pingFrom(t *testing.T, h *lab.DockerHost, container, target string) pingResult {
+// pingFrom pings target once from container on h. An end that is neither a
+// reply nor a lost probe (nor, where wanted, no route) fails the test: it
+// proves nothing.
+func pingFrom(t *testing.T, h *lab.DockerHost, container, target string) probe.Result {
 	t.Helper()
-	out, err := h.Docker(ctx(t), "exec", container, "ping", "-c", "1", "-W", "2", target)
-	var de *lab.DockerError
-	if errors.As(err, &de) {
-		out += "\n" + de.Stderr
-	}
-	r, ok := classifyPing(out, err)
+	r, ok, out := probe.Ping(ctx(t), h, container, target, pingWait)
 	if !ok {
-		t.Fatalf("ping %s from container %s on %s ended neither in a reply nor in a lost probe, so it proves nothing: %v\n%s", target, container, h.Name, err, out)
+		t.Fatalf("ping %s from container %s on %s ended neither in a reply nor in a lost probe, so it proves nothing: %s", target, container, h.Name, out)
 	}
 	return r
 }
 
 // pingFromHost pings target once from a lab host (not a container).
-func pingFromHost(t *testing.T, h *lab.Host, target string) pingResult {
+func pingFromHost(t *testing.T, h *lab.Host, target string) probe.Result {
 	t.Helper()
-	out, err := h.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", "2", target)
-	r, ok := classifyPing(out, err)
+	r, ok, out := probe.PingFromHost(ctx(t), h, target, pingWait)
 	if !ok {
-		t.Fatalf("ping %s from host %s ended neither in a reply nor in a lost probe, so it proves nothing: %v\n%s", target, h.Name, err, out)
+		t.Fatalf("ping %s from host %s ended neither in a reply nor in a lost probe, so it proves nothing: %s", target, h.Name, out)
 	}
 	return r
-}
-
-// pingStats is busybox ping's summary line.
-var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) packets received`)
-
-// classifyPing reads busybox ping's output (stdout and stderr) and error.
-func classifyPing(out string, err error) (pingResult, bool) {
-	m := pingStats.FindStringSubmatch(out)
-	switch {
-	case m != nil && m[1] == "1" && m[2] == "1" && err == nil:
-		return replied, true
-	case m != nil && m[1] == "1" && m[2] == "0" && err != nil:
-		return noReply, true
-	case m == nil && err != nil && strings.Contains(out, "ping: sendto: Network is unreachable"):
-		return noRoute, true
-	}
-	return "", false
 }
 
 // reaches asserts a container on h1 gets a reply from target (an address or
@@ -309,19 +266,19 @@ func reaches(t *testing.T, container, target string) {
 // reachesOn asserts a container on h gets a reply from target.
 func reachesOn(t *testing.T, h *lab.DockerHost, container, target string) {
 	t.Helper()
-	if r := pingFrom(t, h, container, target); r != replied {
+	if r := pingFrom(t, h, container, target); r != probe.Replied {
 		t.Errorf("%s on %s cannot reach %s: %s", container, h.Name, target, r)
 	}
 }
 
-// cutOff asserts a container on h gets no reply from target (noReply, or
+// cutOff asserts a container on h gets no reply from target (probe.NoReply, or
 // one of the results given). Every call has a positive control beside it:
 // the same container reaches something through the same kind of path, and
 // the target answers someone else's ping.
-func cutOff(t *testing.T, h *lab.DockerHost, container, target string, want ...pingResult) {
+func cutOff(t *testing.T, h *lab.DockerHost, container, target string, want ...probe.Result) {
 	t.Helper()
 	if len(want) == 0 {
-		want = []pingResult{noReply}
+		want = []probe.Result{probe.NoReply}
 	}
 	if r := pingFrom(t, h, container, target); !slices.Contains(want, r) {
 		t.Errorf("%s on %s pinged %s and got %s, want %v: it must not reach it", container, h.Name, target, r, want)
@@ -342,7 +299,7 @@ func routeVia(t *testing.T, h *lab.Host, subnet string, via *lab.DockerHost) {
 // hostReaches asserts lab host h gets a reply from target.
 func hostReaches(t *testing.T, h *lab.Host, target string) {
 	t.Helper()
-	if r := pingFromHost(t, h, target); r != replied {
+	if r := pingFromHost(t, h, target); r != probe.Replied {
 		t.Errorf("host %s cannot reach %s: %s", h.Name, target, r)
 	}
 }
@@ -351,7 +308,7 @@ func hostReaches(t *testing.T, h *lab.Host, target string) {
 // a positive control goes beside it.
 func hostCutOff(t *testing.T, h *lab.Host, target string) {
 	t.Helper()
-	if r := pingFromHost(t, h, target); r != noReply {
+	if r := pingFromHost(t, h, target); r != probe.NoReply {
 		t.Errorf("host %s pinged %s and got %s, want no reply: it must not reach it", h.Name, target, r)
 	}
 }

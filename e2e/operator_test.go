@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // Tests of what an operator does around the plugin: install from a registry
@@ -194,7 +195,7 @@ func TestUpgradeThroughRegistry(t *testing.T) {
 	docker(t, h, "run", "-d", "--name", "up-client", "--stop-timeout", "1", "--network", net, lab.Image, "sleep", "3600")
 	talks := func(when string) {
 		t.Helper()
-		if r := pingFrom(t, h, "up-client", "up-web"); r != replied {
+		if r := pingFrom(t, h, "up-client", "up-web"); r != probe.Replied {
 			t.Errorf("%s: the client cannot reach the web container: %s", when, r)
 		}
 		if !served(t, h.Addr.String(), 8090, "hello-upgrade") {
@@ -225,7 +226,7 @@ func TestUpgradeThroughRegistry(t *testing.T) {
 		}
 		ips[ip] = name
 	}
-	if r := pingFrom(t, h, "up-new", "up-web"); r != replied {
+	if r := pingFrom(t, h, "up-new", "up-web"); r != probe.Replied {
 		t.Errorf("a container started after the upgrade cannot reach one from before: %s", r)
 	}
 	// The links weft made before schema 2 now carry its mark.

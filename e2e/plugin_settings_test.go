@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // setPluginEnv disables the plugin, sets one variable and enables it again,
@@ -39,6 +41,6 @@ func TestLogLevelSetting(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no debug line for CreateNetwork naming network %s in dockerd's log:\n%s", id[:12], tail(logs, 30))
+		t.Errorf("no debug line for CreateNetwork naming network %s in dockerd's log:\n%s", id[:12], probe.Tail(logs, 30))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // whoamiWeb serves /cgi-bin/ip in a container: the client address the
@@ -45,7 +46,7 @@ func labIPv6(t *testing.T) (hostAddr, extAddr string) {
 		return a
 	}
 	hostAddr, extAddr = add(host.Host), add(ext)
-	if r := pingFromHost(t, ext, hostAddr); r != replied {
+	if r := pingFromHost(t, ext, hostAddr); r != probe.Replied {
 		t.Fatalf("the outside host cannot ping the Docker host at %s: %s", hostAddr, r)
 	}
 	return hostAddr, extAddr

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // TestReadmeInstallDemo runs the README's first command, `make install demo`,
@@ -20,7 +22,7 @@ func TestReadmeInstallDemo(t *testing.T) {
 	cmd.Env = append(os.Environ(), host.Env()...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("make install demo: %v\n%s\n--- dockerd log ---\n%s", err, out, tail(host.Logs(), 30))
+		t.Fatalf("make install demo: %v\n%s\n--- dockerd log ---\n%s", err, out, probe.Tail(host.Logs(), 30))
 	}
 	if !strings.Contains(string(out), "weft works") || !strings.Contains(string(out), "3 packets received") {
 		t.Errorf("demo did not show containers reaching each other:\n%s", out)

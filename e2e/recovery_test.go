@@ -8,21 +8,14 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // eventually retries check until it returns nil or the deadline passes.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v\n--- dockerd log tail ---\n%s", what, err, tail(host.Logs(), 40))
-		}
-		time.Sleep(500 * time.Millisecond)
+	if err := probe.Within(timeout, 500*time.Millisecond, check); err != nil {
+		t.Fatalf("%s: %v\n--- dockerd log tail ---\n%s", what, err, probe.Tail(host.Logs(), 40))
 	}
 }
 
@@ -90,7 +83,7 @@ func TestDockerdRestart(t *testing.T) {
 	run(t, net+"-web", "--network", net, "--restart", "always", "-p", "8093:80", lab.Image,
 		"sh", "-c", "mkdir -p /www && echo restarted-ok > /www/index.html && exec httpd -f -p 80 -h /www")
 	if err := host.RestartDockerd(ctx(t)); err != nil {
-		t.Fatalf("restart dockerd: %v\n%s", err, tail(host.Logs(), 40))
+		t.Fatalf("restart dockerd: %v\n%s", err, probe.Tail(host.Logs(), 40))
 	}
 	eventually(t, 60*time.Second, "containers running again", func() error {
 		for _, c := range []string{net + "-a", net + "-web"} {
@@ -136,7 +129,7 @@ func TestReboot(t *testing.T) {
 	network(t, tight, "--subnet", "10.33.0.0/30")
 	run(t, tight+"-only", "--network", tight, "--restart", "always")
 	if err := host.Reboot(ctx(t)); err != nil {
-		t.Fatalf("reboot: %v\n%s", err, tail(host.Logs(), 40))
+		t.Fatalf("reboot: %v\n%s", err, probe.Tail(host.Logs(), 40))
 	}
 	eventually(t, 60*time.Second, "plugin enabled after reboot", pluginEnabled)
 	eventually(t, 60*time.Second, "containers reach each other after reboot", func() error {
@@ -178,7 +171,7 @@ func TestMacvlanSurvives(t *testing.T) {
 		do   func(context.Context) error
 	}{{"dockerd restart", host.RestartDockerd}, {"reboot", host.Reboot}} {
 		if err := step.do(ctx(t)); err != nil {
-			t.Fatalf("%s: %v\n%s", step.name, err, tail(host.Logs(), 40))
+			t.Fatalf("%s: %v\n%s", step.name, err, probe.Tail(host.Logs(), 40))
 		}
 		eventually(t, 60*time.Second, "containers reach each other after "+step.name, func() error {
 			_, err := host.Docker(context.Background(), "exec", net+"-a", "ping", "-c", "1", "-W", "2", net+"-b")

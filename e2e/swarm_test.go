@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // TestSwarmMacvlanParentPerNode: on the swarm (weft installed with
@@ -57,7 +58,7 @@ func TestSwarmReplicated(t *testing.T) {
 	net := "swarm-rep"
 	s.network(t, net, "-o", "mode=vxlan", "--subnet", "10.86.0.0/24")
 	s.service(t, "rep", "--replicas", "3", "--replicas-max-per-node", "1", "--network", net,
-		"--hostname", "{{.Node.Hostname}}", lab.Image, "sh", "-c", httpdServing("$(hostname)"))
+		"--hostname", "{{.Node.Hostname}}", lab.Image, "sh", "-c", probe.Serving("$(hostname)"))
 	tasks := s.tasks(t, "rep")
 	ips := taskIPs(t, tasks)
 	s.pingAround(t, tasks, ips)
@@ -94,9 +95,7 @@ func (s *swarm) pingAround(t *testing.T, tasks, ips map[*lab.DockerHost]string) 
 func httpGet(h *lab.DockerHost, container, target string) (string, error) {
 	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	out, err := h.Docker(c, "exec", container, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 `+target+` 80`)
-	_, body, _ := strings.Cut(out, "\r\n\r\n")
-	return strings.TrimSpace(body), err
+	return probe.HTTPGet(c, h, container, target, 80, 3*time.Second)
 }
 
 var (
@@ -124,7 +123,7 @@ func theSwarm(t *testing.T) *swarm {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, h := range sharedSwm.nodes {
-				t.Logf("--- %s dockerd log tail ---\n%s", h.Name, tail(h.Logs(), 30))
+				t.Logf("--- %s dockerd log tail ---\n%s", h.Name, probe.Tail(h.Logs(), 30))
 			}
 		}
 	})
@@ -196,17 +195,10 @@ func (s *swarm) network(t *testing.T, name string, args ...string) {
 	all := append([]string{"network", "create", "-d", Plugin, "--ipam-driver", Plugin, "--attachable"}, args...)
 	docker(t, s.Manager, append(all, name)...)
 	t.Cleanup(func() {
-		// Tasks leave the network a moment after their service is removed.
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			_, err := s.Manager.Docker(context.Background(), "network", "rm", name)
-			if err == nil || time.Now().After(deadline) {
-				if err != nil {
-					t.Errorf("removing network %s: %v", name, err)
-				}
-				return
-			}
-			time.Sleep(500 * time.Millisecond)
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := lab.RemoveNetwork(c, s.Manager, name); err != nil {
+			t.Errorf("removing network %s: %v", name, err)
 		}
 	})
 }
@@ -275,34 +267,11 @@ func resolvesTo(t *testing.T, h *lab.DockerHost, container, name string, ips map
 	sort.Strings(want)
 	eventually(t, 30*time.Second, name+" resolves to "+strings.Join(want, " "), func() error {
 		out, _ := h.Docker(context.Background(), "exec", container, "nslookup", name)
-		if got := answers(out); strings.Join(got, " ") != strings.Join(want, " ") {
+		if got := probe.Answers(out); strings.Join(got, " ") != strings.Join(want, " ") {
 			return fmt.Errorf("nslookup %s: %v\n%s", name, got, out)
 		}
 		return nil
 	})
-}
-
-// answers are the addresses in busybox nslookup's output, after the
-// server's own lines, sorted.
-func answers(nslookup string) []string {
-	_, after, found := strings.Cut(nslookup, "Name:")
-	if !found {
-		return nil
-	}
-	var out []string
-	for _, l := range strings.Split(after, "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "Address:" {
-			out = append(out, f[1])
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// httpdServing is a shell command serving body over HTTP on port 80 (body
-// is shell-expanded at start).
-func httpdServing(body string) string {
-	return "mkdir -p /www && echo " + body + " > /www/index.html && exec httpd -f -p 80 -h /www"
 }
 
 // checkService runs a global service on net and checks its tasks on every

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // TestSwarmMultiTier: the README's public, application and data tiers as
@@ -28,7 +29,7 @@ func TestSwarmMultiTier(t *testing.T) {
 		for _, n := range nets {
 			args = append(args, "--network", n)
 		}
-		s.service(t, name, append(args, lab.Image, "sh", "-c", httpdServing(name))...)
+		s.service(t, name, append(args, lab.Image, "sh", "-c", probe.Serving(name))...)
 	}
 	tier("web", []string{"--mode", "global"}, "public", "app")
 	tier("api", []string{"--constraint", "node.hostname==" + s2.Name}, "app", "data")
@@ -90,8 +91,8 @@ func TestSwarmMultiTier(t *testing.T) {
 	for _, h := range s.nodes {
 		reachesOn(t, h, web[h], extAddr)
 	}
-	cutOff(t, s2, api, extAddr, noRoute)
-	cutOff(t, s3, db, extAddr, noRoute)
+	cutOff(t, s2, api, extAddr, probe.NoRoute)
+	cutOff(t, s3, db, extAddr, probe.NoRoute)
 }
 
 // wantBody fetches target's page from container on h and wants body.

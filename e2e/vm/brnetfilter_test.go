@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 	"github.com/weftnet/weft/internal/testlab"
 )
 
@@ -104,7 +105,7 @@ func checkWithoutBrNetfilter(t *testing.T, h *lab.DockerHost, ext *lab.Host) {
 	net := "nb-ports"
 	web, peer := net+"-web", net+"-peer"
 	network(t, h, "-d", Plugin, "--ipam-driver", Plugin, "--subnet", "10.31.0.0/24", net)
-	run(t, h, web, "--network", net, "-p", "8080:80", lab.Image, "sh", "-c", httpdServing("hello-weft"))
+	run(t, h, web, "--network", net, "-p", "8080:80", lab.Image, "sh", "-c", probe.Serving("hello-weft"))
 	run(t, h, peer, "--network", net)
 	hostAddr := h.Addr.String()
 	eventually(t, cmdTimeout, "the published port answers the LAN", func() error {
@@ -156,7 +157,7 @@ func checkWithBrNetfilter(t *testing.T, h *lab.DockerHost) {
 	net := "nb-ports-loaded"
 	web, peer := net+"-web", net+"-peer"
 	network(t, h, "-d", Plugin, "--ipam-driver", Plugin, "--subnet", "10.34.0.0/24", net)
-	run(t, h, web, "--network", net, "-p", "8082:80", lab.Image, "sh", "-c", httpdServing("hello-weft"))
+	run(t, h, web, "--network", net, "-p", "8082:80", lab.Image, "sh", "-c", probe.Serving("hello-weft"))
 	run(t, h, peer, "--network", net)
 	hostAddr := h.Addr.String()
 	for _, c := range []string{web, peer} {

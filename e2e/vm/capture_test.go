@@ -5,106 +5,35 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/weftnet/weft/internal/lab"
 	"github.com/weftnet/weft/internal/labkit"
-	"github.com/weftnet/weft/internal/nsthread"
 )
-
-// capture records every frame crossing the lab's switch (all its ports, so
-// most frames twice: in from the sender's port, out to the receiver's), like
-// tcpdump -i any in the switch namespace: what an observer on the underlay
-// sees.
-type capture struct {
-	fd     int
-	mu     sync.Mutex
-	frames [][]byte
-	quit   chan struct{}
-	done   chan struct{}
-	stop   sync.Once
-}
 
 // maxFrames bounds what a capture keeps.
 const maxFrames = 50000
 
-// startCapture opens a packet socket in the switch namespace; t.Cleanup
-// stops it.
-func startCapture(t *testing.T) *capture {
+// startCapture records every frame crossing the lab's switch (all its
+// ports, so most frames twice: in from the sender's port, out to the
+// receiver's), like tcpdump -i any in the switch namespace: what an
+// observer on the underlay sees. t.Cleanup stops it.
+func startCapture(t *testing.T) *labkit.Capture {
 	t.Helper()
-	fd, err := switchSocket()
+	ns, err := netns.GetFromPath(filepath.Join(labkit.NetnsDir, lab.SwitchNS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close() // the socket keeps its namespace
+	c, err := labkit.StartCapture(ns, 0, maxFrames)
 	if err != nil {
 		t.Fatalf("packet socket in the switch namespace: %v", err)
 	}
-	c := &capture{fd: fd, quit: make(chan struct{}), done: make(chan struct{})}
-	go c.read()
 	t.Cleanup(func() { c.Stop() })
 	return c
-}
-
-// switchSocket opens an AF_PACKET socket for every protocol on every link
-// of the switch namespace. The socket keeps its namespace after the thread
-// leaves it.
-func switchSocket() (int, error) {
-	ns, err := netns.GetFromPath(filepath.Join(labkit.NetnsDir, lab.SwitchNS))
-	if err != nil {
-		return -1, err
-	}
-	defer ns.Close()
-	fd := -1
-	err = nsthread.In(ns, func() error {
-		var err error
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL))); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
-		if err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			unix.Close(fd)
-			fd = -1
-		}
-		return err
-	})
-	return fd, err
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func (c *capture) read() {
-	defer close(c.done)
-	buf := make([]byte, 65536)
-	for {
-		select {
-		case <-c.quit:
-			return
-		default:
-		}
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
-		if err != nil {
-			continue // the receive timeout, so Stop is noticed
-		}
-		c.mu.Lock()
-		if len(c.frames) < maxFrames {
-			c.frames = append(c.frames, bytes.Clone(buf[:n]))
-		}
-		c.mu.Unlock()
-	}
-}
-
-// Stop ends the capture and returns the frames it saw.
-func (c *capture) Stop() [][]byte {
-	c.stop.Do(func() {
-		close(c.quit)
-		<-c.done
-		unix.Close(c.fd)
-	})
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.frames
 }
 
 // underlay sums up frames as an observer sees them.

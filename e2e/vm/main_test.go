@@ -14,10 +14,8 @@ package vm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +24,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 	"github.com/weftnet/weft/internal/vmlab"
 )
 
@@ -169,7 +168,7 @@ func docker(t *testing.T, h *lab.DockerHost, args ...string) string {
 	t.Helper()
 	out, err := h.Docker(ctx(t), args...)
 	if err != nil {
-		t.Fatalf("docker %s: %v\n--- %s dockerd log tail ---\n%s", strings.Join(args, " "), err, h.Name, tail(h.Logs(), 40))
+		t.Fatalf("docker %s: %v\n--- %s dockerd log tail ---\n%s", strings.Join(args, " "), err, h.Name, probe.Tail(h.Logs(), 40))
 	}
 	return out
 }
@@ -211,67 +210,37 @@ func containerIP(t *testing.T, h *lab.DockerHost, container, net string) string 
 	return ip
 }
 
-// pingResult is how one ping ended. A check that something must not be
-// reached wants noReply: any other failure (no such container, a name that
-// does not resolve) would pass it whatever the network does, so ping fails
-// the test on those.
-type pingResult string
-
-const (
-	replied pingResult = "a reply"
-	noReply pingResult = "no reply"
-)
-
-var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) packets received`)
-
-// classifyPing reads busybox ping's output and error.
-func classifyPing(out string, err error) (pingResult, bool) {
-	m := pingStats.FindStringSubmatch(out)
-	switch {
-	case m != nil && m[1] == "1" && m[2] == "1" && err == nil:
-		return replied, true
-	case m != nil && m[1] == "1" && m[2] == "0" && err != nil:
-		return noReply, true
-	}
-	return "", false
-}
-
-// pingFrom pings target once from container on h.
-func pingFrom(t *testing.T, h *lab.DockerHost, container, target string) pingResult {
+// pingFrom pings target once from container on h. An end that is neither
+// a reply nor a lost probe fails the test: it proves nothing.
+func pingFrom(t *testing.T, h *lab.DockerHost, container, target string) probe.Result {
 	t.Helper()
-	out, err := h.Docker(ctx(t), "exec", container, "ping", "-c", "1", "-W", pingWait, target)
-	var de *lab.DockerError
-	if errors.As(err, &de) {
-		out += "\n" + de.Stderr
-	}
-	r, ok := classifyPing(out, err)
+	r, ok, out := probe.Ping(ctx(t), h, container, target, pingWait)
 	if !ok {
-		t.Fatalf("ping %s from %s on %s ended neither in a reply nor in a lost probe, so it proves nothing: %v\n%s", target, container, h.Name, err, out)
+		t.Fatalf("ping %s from %s on %s ended neither in a reply nor in a lost probe, so it proves nothing: %s", target, container, h.Name, out)
 	}
 	return r
 }
 
 // pingFromHost pings target once from a lab host (not a container).
-func pingFromHost(t *testing.T, h *lab.Host, target string) pingResult {
+func pingFromHost(t *testing.T, h *lab.Host, target string) probe.Result {
 	t.Helper()
-	out, err := h.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", pingWait, target)
-	r, ok := classifyPing(out, err)
+	r, ok, out := probe.PingFromHost(ctx(t), h, target, pingWait)
 	if !ok {
-		t.Fatalf("ping %s from host %s ended neither in a reply nor in a lost probe: %v\n%s", target, h.Name, err, out)
+		t.Fatalf("ping %s from host %s ended neither in a reply nor in a lost probe: %s", target, h.Name, out)
 	}
 	return r
 }
 
-// pingWait is how long one probe waits for its reply, in seconds: long
-// enough for an ARP or neighbour resolution under TCG on a loaded machine
-// (the probe waits in the neighbour queue meanwhile), so a probe is never
-// retried, and a cut-off check waits as long as a reply could take.
-const pingWait = "10"
+// pingWait is how long one probe waits for its reply: long enough for an
+// ARP or neighbour resolution under TCG on a loaded machine (the probe
+// waits in the neighbour queue meanwhile), so a probe is never retried,
+// and a cut-off check waits as long as a reply could take.
+const pingWait = 10 * time.Second
 
 // reaches asserts container on h gets a reply from target.
 func reaches(t *testing.T, h *lab.DockerHost, container, target string) {
 	t.Helper()
-	if r := pingFrom(t, h, container, target); r != replied {
+	if r := pingFrom(t, h, container, target); r != probe.Replied {
 		t.Errorf("%s on %s cannot reach %s: %s", container, h.Name, target, r)
 	}
 }
@@ -281,7 +250,7 @@ func reaches(t *testing.T, h *lab.DockerHost, container, target string) {
 // container reaches something the same way.
 func cutOff(t *testing.T, h *lab.DockerHost, container, target string) {
 	t.Helper()
-	if r := pingFrom(t, h, container, target); r != noReply {
+	if r := pingFrom(t, h, container, target); r != probe.NoReply {
 		t.Errorf("%s on %s pinged %s and got %s: it must not reach it", container, h.Name, target, r)
 	}
 }
@@ -289,7 +258,7 @@ func cutOff(t *testing.T, h *lab.DockerHost, container, target string) {
 // hostReaches asserts lab host h gets a reply from target.
 func hostReaches(t *testing.T, h *lab.Host, target string) {
 	t.Helper()
-	if r := pingFromHost(t, h, target); r != replied {
+	if r := pingFromHost(t, h, target); r != probe.Replied {
 		t.Errorf("host %s cannot reach %s: %s", h.Name, target, r)
 	}
 }
@@ -307,28 +276,9 @@ func mustRun(t *testing.T, h *lab.Host, args ...string) string {
 // eventually retries check until it succeeds or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	if err := within(timeout, check); err != nil {
+	if err := probe.Within(timeout, time.Second, check); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-}
-
-// within retries check until it succeeds or timeout passes, and returns its
-// last error.
-func within(timeout time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-// httpdServing is a shell command serving body on port 80 (expanded by the
-// shell at start).
-func httpdServing(body string) string {
-	return "mkdir -p /www && echo " + body + " > /www/index.html && exec httpd -f -p 80 -h /www"
 }
 
 // httpGet fetches / from target:port with busybox nc inside container on h
@@ -336,30 +286,14 @@ func httpdServing(body string) string {
 func httpGet(h *lab.DockerHost, container, target string, port int) (string, error) {
 	c, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := h.Docker(c, "exec", container, "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 %s %d`, target, port))
-	return body(out), err
+	return probe.HTTPGet(c, h, container, target, port, 5*time.Second)
 }
 
 // hostHTTPGet fetches / from target:port with busybox nc on lab host h.
 func hostHTTPGet(h *lab.Host, target string, port int) (string, error) {
 	c, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := h.Run(c, "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 5 %s %d`, target, port))
-	return body(out), err
-}
-
-// body is the body of an HTTP response.
-func body(resp string) string {
-	_, b, _ := strings.Cut(resp, "\r\n\r\n")
-	return strings.TrimSpace(b)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return probe.HostHTTPGet(c, h, target, port, 5*time.Second)
 }
 
 // timed logs how long the rest of the calling test takes.

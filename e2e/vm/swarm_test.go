@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/lab"
+	"github.com/weftnet/weft/internal/probe"
 )
 
 // swarm is the three-node swarm the swarm scenarios share: s1 manager, s2
@@ -46,7 +47,7 @@ func theSwarm(t *testing.T) *swarm {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, h := range theSwm.nodes {
-				t.Logf("--- %s dockerd log tail ---\n%s", h.Name, tail(h.Logs(), 30))
+				t.Logf("--- %s dockerd log tail ---\n%s", h.Name, probe.Tail(h.Logs(), 30))
 			}
 		}
 	})
@@ -101,16 +102,10 @@ func (s *swarm) anyNetwork(t *testing.T, name string, args ...string) {
 	all := append([]string{"network", "create", "--attachable"}, args...)
 	docker(t, s.manager(), append(all, name)...)
 	t.Cleanup(func() {
-		deadline := time.Now().Add(2 * time.Minute) // tasks leave the network a moment after their service
-		for {
-			_, err := s.manager().Docker(context.Background(), "network", "rm", name)
-			if err == nil || time.Now().After(deadline) {
-				if err != nil {
-					t.Errorf("removing network %s: %v", name, err)
-				}
-				return
-			}
-			time.Sleep(2 * time.Second)
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := lab.RemoveNetwork(c, s.manager(), name); err != nil {
+			t.Errorf("removing network %s: %v", name, err)
 		}
 	})
 }
@@ -146,7 +141,7 @@ func (s *swarm) tasks(t *testing.T, service string) map[*lab.DockerHost]string {
 // serveNodeName is a service's flags, image and command for an HTTP
 // server on port 80 answering with its node's name.
 func serveNodeName() []string {
-	return []string{"--hostname", "{{.Node.Hostname}}", lab.Image, "sh", "-c", httpdServing("$(hostname)")}
+	return []string{"--hostname", "{{.Node.Hostname}}", lab.Image, "sh", "-c", probe.Serving("$(hostname)")}
 }
 
 // names returns the sorted distinct strings of a list.
@@ -169,17 +164,7 @@ func (s *swarm) nodeNames() []string {
 func lookup(t *testing.T, h *lab.DockerHost, container, name string) []string {
 	t.Helper()
 	out, _ := h.Docker(ctx(t), "exec", container, "nslookup", name)
-	_, after, found := strings.Cut(out, "Name:")
-	if !found {
-		return nil
-	}
-	var addrs []string
-	for _, l := range strings.Split(after, "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "Address:" {
-			addrs = append(addrs, f[1])
-		}
-	}
-	return names(addrs)
+	return probe.Answers(out)
 }
 
 // TestEncrypted: an encrypted weft vxlan network on the swarm carries a
@@ -210,7 +195,7 @@ func TestEncrypted(t *testing.T) {
 			s.network(t, net, args...)
 			marker := "weft-page-" + randomHex(8)
 			web, client := s.nodes[0], s.nodes[1:]
-			run(t, web, net+"-web", "--network", net, lab.Image, "sh", "-c", httpdServing(marker))
+			run(t, web, net+"-web", "--network", net, lab.Image, "sh", "-c", probe.Serving(marker))
 			webIP := containerIP(t, web, net+"-web", net)
 			for _, h := range client {
 				run(t, h, net+"-client", "--network", net)
@@ -354,7 +339,7 @@ func meshAnswers(t *testing.T, s *swarm, net string, port int) {
 	s.tasks(t, svc)
 	for _, h := range s.nodes {
 		var answers []string
-		if err := within(2*time.Minute, func() error {
+		if err := probe.Within(2*time.Minute, time.Second, func() error {
 			got, err := hostHTTPGet(s.client, h.Addr.String(), port)
 			if got == "" {
 				return fmt.Errorf("HTTP to %s:%d from %s: %q (%v)", h.Addr, port, s.client.Name, got, err)

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -47,7 +48,7 @@ func TestVLANTrunk(t *testing.T) {
 	cutOff(t, h, "v10-a", strayAddr)       // ...but not to VLAN 10, whatever the address
 	// The positive control: on VLAN 20 the stray address answers (the
 	// router, bound to eth1.20 without a route there, asks for it on-link).
-	if out, err := l.router.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", pingWait, "-I", "eth1.20", strayAddr); err != nil {
+	if out, err := l.router.Run(ctx(t), "busybox", "ping", "-c", "1", "-W", strconv.Itoa(int(pingWait.Seconds())), "-I", "eth1.20", strayAddr); err != nil {
 		t.Errorf("the pc's %s does not answer on VLAN 20 either, so the VLAN 10 check proves nothing: %v\n%s", strayAddr, err, out)
 	}
 

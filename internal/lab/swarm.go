@@ -1,6 +1,9 @@
 package lab
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Swarm is a Docker swarm of lab hosts.
 type Swarm struct {
@@ -26,4 +29,21 @@ func InitSwarm(ctx context.Context, manager *DockerHost) (*Swarm, error) {
 func (s *Swarm) Join(ctx context.Context, d *DockerHost) error {
 	_, err := d.Docker(ctx, "swarm", "join", "--advertise-addr", d.Addr.String(), "--token", s.token, s.Manager.Addr.String()+":2377")
 	return err
+}
+
+// RemoveNetwork removes a swarm network on manager, trying again until ctx
+// ends while it fails: the tasks of a removed service leave their networks
+// a moment after `docker service rm` returns. It returns the last error.
+func RemoveNetwork(ctx context.Context, manager *DockerHost, name string) error {
+	for {
+		_, err := manager.Docker(ctx, "network", "rm", name)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

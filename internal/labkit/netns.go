@@ -1,8 +1,9 @@
 // Package labkit holds the plumbing that weft's test labs share: named
 // network namespaces kept the way iproute2 keeps them (internal/testlab,
-// internal/lab, and through testlab the VM tests), and a buffer that
+// internal/lab, and through testlab the VM tests), a buffer that
 // collects a process's output while others read it (internal/lab,
-// internal/vmlab). It imports no testing package: the lab also serves the
+// internal/vmlab), and a packet capture in a namespace (internal/testlab,
+// e2e/vm). It imports no testing package: the lab also serves the
 // benchmark binary.
 package labkit
 

@@ -2,14 +2,11 @@ package testlab
 
 import (
 	"encoding/binary"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/weftnet/weft/internal/nsthread"
+	"github.com/weftnet/weft/internal/labkit"
 )
 
 // Packet is an IPv4 packet seen on a link: its protocol and, for UDP, its
@@ -20,15 +17,11 @@ type Packet struct {
 }
 
 // Capture records the IPv4 packets crossing one link of a namespace, in
-// both directions, like a minimal tcpdump.
-type Capture struct {
-	fd      int
-	mu      sync.Mutex
-	packets []Packet
-	quit    chan struct{} // closed by Stop
-	done    chan struct{} // closed when the reader has returned
-	stop    sync.Once
-}
+// both directions.
+type Capture struct{ frames *labkit.Capture }
+
+// maxFrames bounds what a capture keeps; the kernel tests send a few dozen.
+const maxFrames = 100000
 
 // StartCapture opens a packet socket on ifname inside ns; t.Cleanup stops it.
 func StartCapture(t testing.TB, ns *NS, ifname string) *Capture {
@@ -37,73 +30,23 @@ func StartCapture(t testing.TB, ns *NS, ifname string) *Capture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := socketIn(ns.handle, l.Attrs().Index)
+	frames, err := labkit.StartCapture(ns.handle, l.Attrs().Index, maxFrames)
 	if err != nil {
 		t.Fatalf("packet socket on %s in %s: %v", ifname, ns.Name, err)
 	}
-	c := &Capture{fd: fd, quit: make(chan struct{}), done: make(chan struct{})}
-	go c.read()
-	t.Cleanup(func() { c.Stop() })
-	return c
+	t.Cleanup(func() { frames.Stop() })
+	return &Capture{frames: frames}
 }
 
-// socketIn opens an AF_PACKET socket bound to the link with this index in
-// namespace ns. The socket keeps its namespace after the thread leaves it.
-func socketIn(ns netns.NsHandle, index int) (int, error) {
-	fd := -1
-	err := nsthread.In(ns, func() error {
-		proto := int(htons(unix.ETH_P_ALL))
-		var err error
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto); err != nil {
-			return err
-		}
-		err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: index})
-		if err == nil {
-			tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
-			err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-		}
-		if err != nil {
-			unix.Close(fd)
-			fd = -1
-		}
-		return err
-	})
-	return fd, err
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func (c *Capture) read() {
-	defer close(c.done)
-	buf := make([]byte, 65536)
-	for {
-		select {
-		case <-c.quit:
-			return
-		default:
-		}
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
-		if err != nil {
-			continue // the receive timeout, so Stop is noticed
-		}
-		if p, ok := parseIPv4(buf[:n]); ok {
-			c.mu.Lock()
-			c.packets = append(c.packets, p)
-			c.mu.Unlock()
+// Stop ends the capture and returns the IPv4 packets it saw.
+func (c *Capture) Stop() []Packet {
+	var out []Packet
+	for _, f := range c.frames.Stop() {
+		if p, ok := parseIPv4(f); ok {
+			out = append(out, p)
 		}
 	}
-}
-
-// Stop ends the capture and returns what it saw.
-func (c *Capture) Stop() []Packet {
-	c.stop.Do(func() {
-		close(c.quit)
-		<-c.done
-		unix.Close(c.fd)
-	})
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Packet(nil), c.packets...)
+	return out
 }
 
 // parseIPv4 reads an Ethernet frame carrying IPv4.
