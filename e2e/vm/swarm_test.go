@@ -173,7 +173,8 @@ func lookup(t *testing.T, h *lab.DockerHost, container, name string) []string {
 // the page's bytes. The key came from the manager's weft with the network's
 // options. The same exchange over a network without encryption, captured the
 // same way, shows both: the control that the capture sees what it must not
-// see on the encrypted one.
+// see on the encrypted one. Docker's own encrypted overlay network runs the
+// same exchange last.
 func TestEncrypted(t *testing.T) {
 	inVM(t)
 	timed(t)
@@ -182,17 +183,22 @@ func TestEncrypted(t *testing.T) {
 		name      string
 		subnet    string
 		encrypted bool
+		docker    bool // Docker's own overlay driver instead of weft
 	}{
-		{"clear", "10.91.0.0/24", false},
-		{"encrypted", "10.90.0.0/24", true},
+		{"clear", "10.91.0.0/24", false, false},
+		{"encrypted", "10.90.0.0/24", true, false},
+		{"docker-overlay-encrypted", "10.95.0.0/24", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			net := "vx-" + tc.name
-			args := []string{"-o", "mode=vxlan", "--subnet", tc.subnet}
-			if tc.encrypted {
-				args = append(args, "-o", "encrypted")
+			switch {
+			case tc.docker:
+				s.anyNetwork(t, net, "-d", "overlay", "-o", "encrypted", "--subnet", tc.subnet)
+			case tc.encrypted:
+				s.network(t, net, "-o", "mode=vxlan", "-o", "encrypted", "--subnet", tc.subnet)
+			default:
+				s.network(t, net, "-o", "mode=vxlan", "--subnet", tc.subnet)
 			}
-			s.network(t, net, args...)
 			marker := "weft-page-" + randomHex(8)
 			web, client := s.nodes[0], s.nodes[1:]
 			run(t, web, net+"-web", "--network", net, lab.Image, "sh", "-c", probe.Serving(marker))
