@@ -23,7 +23,11 @@ func TestCaptureSeesTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	defer DeleteNetns(name)
+	defer func() {
+		if err := DeleteNetns(name); err != nil {
+			t.Error(err)
+		}
+	}()
 	for _, args := range [][]string{
 		{"link", "add", "cap0", "type", "veth", "peer", "name", "cap1"},
 		{"addr", "add", "192.0.2.1/24", "dev", "cap0"},
